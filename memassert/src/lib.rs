@@ -1,0 +1,154 @@
+//! # memassert: tracemalloc for Rust tests
+//!
+//! memassert records every live allocation with the stack that made it,
+//! groups them by site the way Python's `tracemalloc` does, and turns that
+//! into test assertions: "this test peaks under 1 MiB", "nothing leaks",
+//! "no growth at `src/cache.rs`".
+//!
+//! ## 1. Install the tracker
+//!
+//! Once per binary or test file (each integration test is its own binary):
+//!
+//! ```
+//! #[global_allocator]
+//! static GLOBAL: memassert::Tracker = memassert::Tracker::system();
+//! # fn main() {}
+//! ```
+//!
+//! or `memassert::install!();`. Wrap another allocator with
+//! [`Tracker::new`]. While nothing is tracing, the tracker only forwards.
+//! Using memassert without it panics with the line to add.
+//!
+//! ## 2. The tracemalloc workflow
+//!
+//! ```
+//! memassert::install!();
+//!
+//! fn allocate_bytes(size: usize) -> Vec<u8> {
+//!     vec![b'x'; size]
+//! }
+//!
+//! fn main() {
+//!     memassert::start(25);
+//!     let before = memassert::take_snapshot();
+//!     let a = allocate_bytes(1 << 20);
+//!     let after = memassert::take_snapshot();
+//!
+//!     // "Top 10 lines"
+//!     for stat in after.statistics(memassert::Key::Line).iter().take(10) {
+//!         println!("{stat}"); // memassert/src/lib.rs:23: size=1024 KiB, count=1, average=1024 KiB
+//!     }
+//!     // The traceback of the biggest block
+//!     let biggest = &after.statistics(memassert::Key::Traceback)[0];
+//!     println!("{}", biggest.traceback);
+//!     // What grew
+//!     let diff = after.compare_to(&before, memassert::Key::Line);
+//!     assert_eq!(diff[0].size_diff, 1 << 20);
+//!     memassert::stop();
+//!     # drop(a);
+//! }
+//! ```
+//!
+//! | tracemalloc | memassert |
+//! | --- | --- |
+//! | `start(nframe)` | [`start`] |
+//! | `stop()` | [`stop`] |
+//! | `is_tracing()` | [`is_tracing`] |
+//! | `clear_traces()` | [`clear_traces`] |
+//! | `get_traced_memory()` | [`traced_memory`] |
+//! | `reset_peak()` | [`reset_peak`] |
+//! | `get_traceback_limit()` | [`traceback_limit`] |
+//! | `get_tracemalloc_memory()` | [`tracker_memory`] |
+//! | `get_object_traceback(obj)` | [`traceback_of`] |
+//! | `take_snapshot()` | [`take_snapshot`] |
+//! | `Snapshot.statistics`, `compare_to`, `filter_traces`, `dump`, `load` | [`Snapshot`] |
+//!
+//! ## 3. Sites
+//!
+//! A site is where user code asked for memory: the innermost frame outside
+//! the standard library (`std`, `core`, `alloc`) and memassert. So
+//! `String::from("x")` written at `src/app.rs:6` is reported at
+//! `src/app.rs:6`, not inside `alloc`. Tracebacks keep the user frames below
+//! the site too. Files are shown relative to the workspace root; std frames
+//! as `library/...`, dependencies as `name-version/...`.
+//!
+//! Sites need line tables: the `dev` and `test` profiles have them. In
+//! `release`, set `debug = "line-tables-only"` (or more) in the profile;
+//! without debug info, frames show function names with `<unknown>` files.
+//!
+//! ## 4. Scopes
+//!
+//! ```
+//! memassert::install!();
+//! fn main() {
+//!     let (_, report) = memassert::track(|| {
+//!         let v: Vec<u32> = (0..1000).collect();
+//!         v.len()
+//!     });
+//!     assert_eq!(report.peak(), 4000);
+//!     assert_eq!(report.leaked(), 0);
+//! }
+//! ```
+//!
+//! [`Scope`] / [`track`] measure one piece of code: [`Report::peak`],
+//! [`Report::total`], [`Report::allocs`], [`Report::leaked`], and the sites
+//! live at the peak ([`Report::peak_statistics`]), exactly.
+//!
+//! ## 5. The test attribute
+//!
+//! ```ignore
+//! #[test]
+//! #[memassert::track_alloc(max = "1MiB", leaks = "0B")]
+//! fn cache_stays_small() {
+//!     let mut cache = mycrate::Cache::new();
+//!     cache.insert("k", vec![0; 1024]);
+//! }
+//! ```
+//!
+//! See [`track_alloc`] for every argument and the failure report.
+
+#![warn(missing_docs)]
+
+mod filter;
+mod live_table;
+mod mirror;
+mod paths;
+mod recording;
+mod reentrancy;
+mod report;
+mod report_render;
+mod scope;
+mod scope_registry;
+mod size;
+mod snapshot;
+mod snapshot_file;
+mod source_lines;
+mod stack_capture;
+mod stack_table;
+mod statistics;
+mod symbolize;
+mod test_support;
+mod traceback;
+mod tracker;
+
+pub use filter::Filter;
+pub use memassert_macros::track_alloc;
+pub use mirror::{
+    clear_traces, is_tracing, reset_peak, start, stop, take_snapshot, traceback_limit,
+    traceback_of, traced_memory, tracker_memory, Usage, MAX_FRAMES,
+};
+pub use recording::is_installed;
+pub use report::Report;
+pub use report_render::format_size_short;
+pub use scope::{track, Scope, ScopeOptions, DEFAULT_SCOPE_FRAMES};
+pub use size::{format_size, format_size_diff};
+pub use snapshot::{Snapshot, Trace};
+pub use snapshot_file::SnapshotFileError;
+pub use statistics::{Key, Statistic, StatisticDiff};
+pub use traceback::{Frame, Traceback};
+pub use tracker::Tracker;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::test_support::{check, run_test, run_test_async, TestSpec};
+}

@@ -1,0 +1,237 @@
+//! [`Report`]: what a [`Scope`](crate::Scope) measured.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::reentrancy::Guard;
+use crate::stack_table::StackId;
+use crate::statistics::{self, Key, Statistic, StatisticDiff};
+use crate::symbolize;
+use crate::traceback::Traceback;
+
+/// Per-site figures of a scope (a site here is one interned stack).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SiteRecord {
+    pub(crate) stack: StackId,
+    pub(crate) live_bytes: usize,
+    pub(crate) live_blocks: usize,
+    pub(crate) peak_bytes: usize,
+    pub(crate) peak_blocks: usize,
+    pub(crate) allocs: usize,
+    pub(crate) total: usize,
+}
+
+/// What a [`Scope`](crate::Scope) (or [`track`](crate::track), or a
+/// `#[track_alloc]` test body) allocated. All figures are exact bytes and
+/// block counts of what the measured code allocated; tracebacks are
+/// symbolized only when a method asks for them.
+///
+/// ```
+/// memassert::install!();
+/// fn main() {
+///     let (_, report) = memassert::track(|| {
+///         let leaked: &'static mut [u8] = Box::leak(vec![0u8; 64].into_boxed_slice());
+///         let _temp = vec![0u8; 1024];
+///         leaked.len()
+///     });
+///     assert_eq!(report.peak(), 64 + 1024);
+///     assert_eq!(report.total(), 64 + 1024);
+///     assert_eq!(report.allocs(), 2);
+///     assert_eq!((report.leaked(), report.leaked_blocks()), (64, 1));
+///     let leaks = report.statistics(memassert::Key::Line);
+///     assert_eq!(leaks[0].traceback.site().file, "memassert/src/report.rs");
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Report {
+    peak: usize,
+    total: usize,
+    allocs: usize,
+    sites: Vec<SiteRecord>,
+    baseline: Option<HashMap<StackId, (usize, usize)>>,
+    frames: usize,
+}
+
+impl Report {
+    pub(crate) fn new(
+        peak: usize,
+        total: usize,
+        allocs: usize,
+        sites: Vec<SiteRecord>,
+        baseline: Option<HashMap<StackId, (usize, usize)>>,
+        frames: usize,
+    ) -> Report {
+        Report {
+            peak,
+            total,
+            allocs,
+            sites,
+            baseline,
+            frames,
+        }
+    }
+
+    /// Peak live bytes allocated in the scope.
+    pub fn peak(&self) -> usize {
+        self.peak
+    }
+
+    /// Bytes requested in all (reallocations count their new size).
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Allocation requests made, reallocations included.
+    pub fn allocs(&self) -> usize {
+        self.allocs
+    }
+
+    /// Bytes allocated in the scope and still live at its end; after a
+    /// [`checkpoint`](crate::Scope::checkpoint), the growth of those since
+    /// the checkpoint (never below zero).
+    pub fn leaked(&self) -> usize {
+        let live: usize = self.sites.iter().map(|s| s.live_bytes).sum();
+        live.saturating_sub(self.baseline_sum().0)
+    }
+
+    /// Blocks allocated in the scope and still live at its end (after a
+    /// checkpoint, their growth since it).
+    pub fn leaked_blocks(&self) -> usize {
+        let live: usize = self.sites.iter().map(|s| s.live_blocks).sum();
+        live.saturating_sub(self.baseline_sum().1)
+    }
+
+    fn baseline_sum(&self) -> (usize, usize) {
+        self.baseline.as_ref().map_or((0, 0), |b| {
+            b.values()
+                .fold((0, 0), |(x, y), &(bytes, blocks)| (x + bytes, y + blocks))
+        })
+    }
+
+    /// Frames kept per traceback.
+    pub fn frames(&self) -> usize {
+        self.frames
+    }
+
+    fn traceback(&self, stack: StackId) -> Traceback {
+        symbolize::traceback(stack, self.frames)
+    }
+
+    fn grouped(
+        &self,
+        key: Key,
+        figure: impl Fn(&SiteRecord) -> (usize, usize),
+    ) -> HashMap<Traceback, (usize, usize)> {
+        let _untracked = Guard::enter();
+        let tracebacks: Vec<Traceback> =
+            self.sites.iter().map(|s| self.traceback(s.stack)).collect();
+        let totals = self
+            .sites
+            .iter()
+            .zip(&tracebacks)
+            .map(|(s, tb)| {
+                let (size, count) = figure(s);
+                (tb, size, count)
+            })
+            .filter(|&(_, size, count)| size > 0 || count > 0)
+            .collect();
+        statistics::group(&totals, key, false)
+    }
+
+    /// The leaked blocks by site, largest first: what was allocated in the
+    /// scope and is still live (after a checkpoint: the sites whose live
+    /// memory grew, by how much).
+    pub fn statistics(&self, key: Key) -> Vec<Statistic> {
+        match &self.baseline {
+            None => statistics::statistics(self.grouped(key, |s| (s.live_bytes, s.live_blocks))),
+            Some(_) => self
+                .growth(key)
+                .into_iter()
+                .filter(|d| d.size_diff > 0)
+                .map(|d| Statistic {
+                    traceback: d.traceback,
+                    size: d.size_diff as usize,
+                    count: d.count_diff.max(0) as usize,
+                })
+                .collect(),
+        }
+    }
+
+    /// The blocks live at the moment of the peak, by site, largest first.
+    /// Exact: the figures are those of that moment, not an estimate.
+    ///
+    /// ```
+    /// memassert::install!();
+    /// fn main() {
+    ///     let (_, report) = memassert::track(|| {
+    ///         let big = vec![0u8; 4096];
+    ///         drop(big);
+    ///         let _small = vec![0u8; 16];
+    ///     });
+    ///     let at_peak = report.peak_statistics(memassert::Key::Line);
+    ///     assert_eq!(at_peak.len(), 1);
+    ///     assert_eq!(at_peak[0].size, 4096);
+    /// }
+    /// ```
+    pub fn peak_statistics(&self, key: Key) -> Vec<Statistic> {
+        statistics::statistics(self.grouped(key, |s| (s.peak_bytes, s.peak_blocks)))
+    }
+
+    /// Every allocation the scope made, by site: `size` is the bytes
+    /// requested, `count` the number of requests (reallocations included).
+    pub fn allocation_statistics(&self, key: Key) -> Vec<Statistic> {
+        let mut stats = statistics::statistics(self.grouped(key, |s| (s.total, s.allocs)));
+        stats.sort_by(|a, b| {
+            (b.count, b.size)
+                .cmp(&(a.count, a.size))
+                .then_with(|| a.traceback.cmp(&b.traceback))
+        });
+        stats
+    }
+
+    /// Live memory at the end compared with the checkpoint (or with nothing,
+    /// without one), by site, as [`Snapshot::compare_to`](crate::Snapshot::compare_to).
+    pub fn growth(&self, key: Key) -> Vec<StatisticDiff> {
+        let new = self.grouped(key, |s| (s.live_bytes, s.live_blocks));
+        let old = match &self.baseline {
+            None => HashMap::new(),
+            Some(baseline) => {
+                let _untracked = Guard::enter();
+                let tracebacks: Vec<(Traceback, usize, usize)> = baseline
+                    .iter()
+                    .map(|(&stack, &(bytes, blocks))| (self.traceback(stack), bytes, blocks))
+                    .collect();
+                let totals = tracebacks.iter().map(|(tb, b, n)| (tb, *b, *n)).collect();
+                statistics::group(&totals, key, false)
+            }
+        };
+        statistics::compare(new, old)
+    }
+
+    /// The full traceback that holds the most bytes among those whose site
+    /// is `site`, by the given figure.
+    pub(crate) fn largest_traceback(
+        &self,
+        site: &crate::Frame,
+        figure: impl Fn(&SiteRecord) -> usize,
+    ) -> Option<Traceback> {
+        let _untracked = Guard::enter();
+        self.sites
+            .iter()
+            .filter(|s| figure(s) > 0)
+            .map(|s| (figure(s), self.traceback(s.stack)))
+            .filter(|(_, tb)| tb.site() == site)
+            .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)))
+            .map(|(_, tb)| tb)
+    }
+}
+
+/// A summary line, then the sites live at the peak, as a failure report
+/// shows them.
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::report_render::summary(self))?;
+        f.write_str("\n")?;
+        f.write_str(&crate::report_render::peak_sites(self, 10))
+    }
+}

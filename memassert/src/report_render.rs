@@ -1,0 +1,176 @@
+//! Report text for people: the summary, and top-site lists in tracemalloc's
+//! format with the source line and the traceback of the largest.
+
+use std::fmt::Write;
+
+use crate::report::{Report, SiteRecord};
+use crate::statistics::{Key, Statistic, StatisticDiff};
+use crate::traceback::{Frame, Traceback};
+
+/// A size in the largest binary unit that keeps it at or above 1, with at
+/// most one decimal: `1.4 MiB`, `1 MiB`, `512 B`.
+///
+/// ```
+/// assert_eq!(memassert::format_size_short(1_468_006), "1.4 MiB");
+/// assert_eq!(memassert::format_size_short(1 << 20), "1 MiB");
+/// assert_eq!(memassert::format_size_short(1000), "1000 B");
+/// ```
+pub fn format_size_short(bytes: usize) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64;
+    let mut unit = "B";
+    for u in UNITS {
+        if value < 1024.0 {
+            break;
+        }
+        value /= 1024.0;
+        unit = u;
+    }
+    let text = format!("{value:.1}");
+    let text = text.strip_suffix(".0").unwrap_or(&text);
+    format!("{text} {unit}")
+}
+
+/// `measured` and `limit` in short form, with exact bytes where the short
+/// forms would read the same.
+pub(crate) fn sizes_pair(measured: usize, limit: usize) -> (String, String) {
+    let (m, l) = (format_size_short(measured), format_size_short(limit));
+    if m == l && measured != limit {
+        (format!("{m} ({measured} B)"), format!("{l} ({limit} B)"))
+    } else {
+        (m, l)
+    }
+}
+
+/// `peak 1.4 MiB, total 3 MiB in 120 allocations, leaked 0 B in 0 blocks`.
+pub(crate) fn summary(report: &Report) -> String {
+    format!(
+        "peak {}, total {} in {} allocation{}, leaked {} in {} block{}",
+        format_size_short(report.peak()),
+        format_size_short(report.total()),
+        report.allocs(),
+        if report.allocs() == 1 { "" } else { "s" },
+        format_size_short(report.leaked()),
+        report.leaked_blocks(),
+        if report.leaked_blocks() == 1 { "" } else { "s" },
+    )
+}
+
+/// The indented frames of a traceback: `    src/a.rs:3 in a::f`.
+pub(crate) fn traceback_lines(out: &mut String, traceback: &Traceback) {
+    for frame in traceback.frames() {
+        if frame.function.is_empty() {
+            let _ = writeln!(out, "    {frame}");
+        } else {
+            let _ = writeln!(out, "    {frame} in {}", frame.function);
+        }
+    }
+}
+
+/// A numbered top list: each statistic with its source line, and for the
+/// first, the full traceback.
+fn top_list(
+    title: &str,
+    stats: &[Statistic],
+    top: usize,
+    largest: impl Fn(&Frame) -> Option<Traceback>,
+) -> String {
+    let mut out = String::new();
+    let shown = stats.len().min(top);
+    if shown == 0 {
+        let _ = writeln!(out, "{title}: none");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "Top {shown} site{} {title}",
+        if shown == 1 { "" } else { "s" }
+    );
+    for (i, stat) in stats.iter().take(top).enumerate() {
+        let _ = writeln!(out, "#{}: {stat}", i + 1);
+        if let Some(source) = stat.traceback.site().source_line() {
+            let _ = writeln!(out, "    {source}");
+        }
+        if i == 0 {
+            if let Some(tb) = largest(stat.traceback.site()) {
+                traceback_lines(&mut out, &tb);
+            }
+        }
+    }
+    if stats.len() > shown {
+        let rest = &stats[shown..];
+        let size: usize = rest.iter().map(|s| s.size).sum();
+        let count: usize = rest.iter().map(|s| s.count).sum();
+        let _ = writeln!(
+            out,
+            "{} other site{}: size={}, count={count}",
+            rest.len(),
+            if rest.len() == 1 { "" } else { "s" },
+            crate::format_size(size)
+        );
+    }
+    out
+}
+
+fn by<'a>(
+    report: &'a Report,
+    figure: fn(&SiteRecord) -> usize,
+) -> impl Fn(&Frame) -> Option<Traceback> + 'a {
+    move |site| report.largest_traceback(site, figure)
+}
+
+/// The sites live at the peak.
+pub(crate) fn peak_sites(report: &Report, top: usize) -> String {
+    top_list(
+        "by live size at peak",
+        &report.peak_statistics(Key::Line),
+        top,
+        by(report, |s| s.peak_bytes),
+    )
+}
+
+/// The sites still holding memory at the end.
+pub(crate) fn leak_sites(report: &Report, top: usize) -> String {
+    top_list(
+        "by leaked size",
+        &report.statistics(Key::Line),
+        top,
+        by(report, |s| s.live_bytes),
+    )
+}
+
+/// Where the allocations were made, most allocations first.
+pub(crate) fn alloc_sites(report: &Report, top: usize) -> String {
+    top_list(
+        "by allocation count",
+        &report.allocation_statistics(Key::Line),
+        top,
+        by(report, |s| s.allocs),
+    )
+}
+
+/// Where the bytes were requested, most bytes first.
+pub(crate) fn total_sites(report: &Report, top: usize) -> String {
+    let mut stats = report.allocation_statistics(Key::Line);
+    stats.sort_by(|a, b| {
+        (b.size, b.count)
+            .cmp(&(a.size, a.count))
+            .then_with(|| a.traceback.cmp(&b.traceback))
+    });
+    top_list("by bytes allocated", &stats, top, by(report, |s| s.total))
+}
+
+/// Growth lines in `compare_to` format, each with its source line.
+pub(crate) fn growth_lines(diffs: &[StatisticDiff], top: usize) -> String {
+    let mut out = String::new();
+    for diff in diffs.iter().take(top) {
+        let _ = writeln!(out, "{diff}");
+        if let Some(source) = diff.traceback.site().source_line() {
+            let _ = writeln!(out, "    {source}");
+        }
+    }
+    out
+}

@@ -1,0 +1,226 @@
+//! [`Scope`] and [`track`]: measure what one piece of code allocates.
+
+use std::collections::HashMap;
+
+use crate::recording::require_installed;
+use crate::reentrancy::Guard;
+use crate::report::{Report, SiteRecord};
+use crate::scope_registry::{self, Opened};
+use crate::stack_capture;
+use crate::stack_table::StackId;
+
+/// Frames kept per traceback in scopes unless set otherwise.
+pub const DEFAULT_SCOPE_FRAMES: usize = 16;
+
+/// Measures the allocations of the code that runs between
+/// [`start`](Scope::start) and [`finish`](Scope::finish): peak live bytes,
+/// total bytes, allocation count, what is still live at the end (leaks),
+/// and which sites were live at the peak. Works whether or not global
+/// tracing is on.
+///
+/// By default only this thread's allocations count (so tests running on
+/// libtest's parallel threads do not see each other); a block allocated
+/// here and freed on another thread is still freed here.
+/// [`ScopeOptions::all_threads`] counts every thread's allocations: exact
+/// when one test runs per process, as under cargo-nextest.
+///
+/// Scopes nest: what an inner scope counts, its enclosing scopes count too.
+///
+/// ```
+/// memassert::install!();
+/// fn main() {
+///     let scope = memassert::Scope::start();
+///     let kept: Vec<u64> = Vec::with_capacity(1000);
+///     drop(vec![0u8; 1 << 20]);
+///     let report = scope.finish();
+///     assert_eq!(report.peak(), 8000 + (1 << 20));
+///     assert_eq!(report.leaked(), 8000);
+///     assert_eq!(report.allocs(), 2);
+///     # drop(kept);
+/// }
+/// ```
+#[derive(Debug)]
+#[must_use = "a scope measures until `finish` is called"]
+pub struct Scope {
+    opened: Option<Opened>,
+    frames: usize,
+    baseline: Option<HashMap<StackId, (usize, usize)>>,
+    // The scope is tied to the thread that opened it.
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+/// How to open a [`Scope`]: `Scope::options().frames(32).all_threads().start()`.
+///
+/// ```
+/// memassert::install!();
+/// fn main() {
+///     let scope = memassert::Scope::options().frames(4).all_threads().start();
+///     let report = scope.finish();
+///     assert_eq!(report.allocs(), 0);
+/// }
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct ScopeOptions {
+    frames: usize,
+    all_threads: bool,
+}
+
+impl ScopeOptions {
+    /// Frames kept per traceback (default 16).
+    pub fn frames(mut self, frames: usize) -> Self {
+        self.frames = frames.clamp(1, crate::MAX_FRAMES);
+        self
+    }
+
+    /// Count every thread's allocations, not only this thread's.
+    pub fn all_threads(mut self) -> Self {
+        self.all_threads = true;
+        self
+    }
+
+    /// Count only this thread's allocations (the default).
+    pub fn current_thread(mut self) -> Self {
+        self.all_threads = false;
+        self
+    }
+
+    /// Opens the scope.
+    ///
+    /// # Panics
+    ///
+    /// If the global allocator is not a [`Tracker`](crate::Tracker), or if
+    /// 1024 scopes are open at once.
+    #[track_caller]
+    pub fn start(self) -> Scope {
+        require_installed("Scope::start");
+        stack_capture::ensure_depth(self.frames);
+        let opened = {
+            let _untracked = Guard::enter();
+            scope_registry::open(self.all_threads)
+        };
+        let opened = opened.expect("memassert: too many scopes open at once (1024)");
+        Scope {
+            opened: Some(opened),
+            frames: self.frames,
+            baseline: None,
+            _not_send: std::marker::PhantomData,
+        }
+    }
+}
+
+impl Scope {
+    /// Opens a scope counting this thread's allocations, with 16-frame
+    /// tracebacks.
+    #[track_caller]
+    pub fn start() -> Scope {
+        Scope::options().start()
+    }
+
+    /// Options for a scope other than the default.
+    pub fn options() -> ScopeOptions {
+        ScopeOptions {
+            frames: DEFAULT_SCOPE_FRAMES,
+            all_threads: false,
+        }
+    }
+
+    /// Makes "now" the baseline for leaks: from here on, [`Report::leaked`]
+    /// and [`Report::statistics`] count only the growth of live memory since
+    /// this call. `#[track_alloc(repeat = N)]` calls it after the first run,
+    /// so that one-time initialisation is not a leak.
+    ///
+    /// ```
+    /// memassert::install!();
+    /// fn main() {
+    ///     let mut scope = memassert::Scope::start();
+    ///     let cache = vec![0u8; 100];
+    ///     scope.checkpoint();
+    ///     let report = scope.finish();
+    ///     assert_eq!(report.leaked(), 0);
+    ///     assert_eq!(report.peak(), 100);
+    ///     # drop(cache);
+    /// }
+    /// ```
+    pub fn checkpoint(&mut self) {
+        let Some(opened) = &self.opened else { return };
+        let _untracked = Guard::enter();
+        self.baseline = scope_registry::with_state(opened.tag, |state| {
+            state
+                .sites
+                .iter()
+                .filter(|(_, s)| s.blocks > 0)
+                .map(|(&stack, s)| (stack, (s.bytes, s.blocks)))
+                .collect()
+        });
+    }
+
+    pub(crate) fn has_checkpoint(&self) -> bool {
+        self.baseline.is_some()
+    }
+
+    /// Closes the scope and reports what the code allocated.
+    pub fn finish(mut self) -> Report {
+        let opened = self.opened.take().expect("an unfinished scope is open");
+        let _untracked = Guard::enter();
+        let state = scope_registry::close(opened);
+        let mut at_peak: HashMap<StackId, (usize, usize)> = state
+            .at_peak()
+            .map(|(stack, bytes, blocks)| (stack, (bytes, blocks)))
+            .collect();
+        let sites = state
+            .sites
+            .iter()
+            .map(|(&stack, s)| {
+                let (peak_bytes, peak_blocks) = at_peak.remove(&stack).unwrap_or((0, 0));
+                SiteRecord {
+                    stack,
+                    live_bytes: s.bytes,
+                    live_blocks: s.blocks,
+                    peak_bytes,
+                    peak_blocks,
+                    allocs: s.allocs,
+                    total: s.total,
+                }
+            })
+            .collect();
+        Report::new(
+            state.peak,
+            state.total,
+            state.allocs,
+            sites,
+            self.baseline.take(),
+            self.frames,
+        )
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        // Dropped without `finish` (e.g. the body panicked): close quietly.
+        if let Some(opened) = self.opened.take() {
+            let _untracked = Guard::enter();
+            scope_registry::close(opened);
+        }
+    }
+}
+
+/// Runs `f` in a [`Scope`] and returns its value with the report.
+///
+/// The returned value is still live when the scope finishes, so whatever it
+/// owns counts as leaked.
+///
+/// ```
+/// memassert::install!();
+/// fn main() {
+///     let (sum, report) = memassert::track(|| (0..100u64).collect::<Vec<_>>().iter().sum::<u64>());
+///     assert_eq!(sum, 4950);
+///     assert_eq!(report.peak(), 800);
+///     assert_eq!(report.leaked(), 0);
+/// }
+/// ```
+#[track_caller]
+pub fn track<R>(f: impl FnOnce() -> R) -> (R, Report) {
+    let scope = Scope::start();
+    let value = f();
+    (value, scope.finish())
+}

@@ -1,0 +1,251 @@
+//! Open scopes and their counters.
+//!
+//! Each open [`Scope`](crate::Scope) owns a slot here, named by a tag
+//! (slot index + generation) that its blocks carry in the live table. A free
+//! finds the scope through the tag, whichever thread it happens on, so a
+//! block allocated in a scope and freed elsewhere is still freed in it.
+//!
+//! Counting is under the slot's own mutex: uncontended unless another thread
+//! frees this scope's blocks (or, with `threads = "all"`, allocates in it),
+//! and exact in every case: peak, and which sites were live at the peak.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Mutex, MutexGuard};
+
+use crate::recording::{self, SCOPES};
+use crate::stack_table::{Class, StackId};
+use crate::{live_table, symbolize};
+
+const INDEX_BITS: u32 = 10;
+const SLOTS: usize = 1 << INDEX_BITS;
+
+/// Per-site counters of one scope.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Site {
+    /// Live bytes and blocks now.
+    pub(crate) bytes: usize,
+    pub(crate) blocks: usize,
+    /// Allocations made and bytes requested, in all.
+    pub(crate) allocs: usize,
+    pub(crate) total: usize,
+    /// Live bytes and blocks as they were at the scope's latest peak, valid
+    /// when `epoch` equals the scope's epoch (see [`State::touch`]).
+    saved_bytes: usize,
+    saved_blocks: usize,
+    epoch: u64,
+}
+
+/// The counters of one open scope.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub(crate) current: usize,
+    pub(crate) blocks: usize,
+    pub(crate) peak: usize,
+    pub(crate) total: usize,
+    pub(crate) allocs: usize,
+    pub(crate) sites: HashMap<StackId, Site>,
+    /// Bumped each time a new peak is reached.
+    epoch: u64,
+}
+
+impl State {
+    /// The site's counters, first saving its live figures if this is its
+    /// first change since the latest peak. A site untouched since the peak
+    /// still holds its peak figures in `bytes`/`blocks`; a touched one holds
+    /// them in `saved_*`. So "live at the peak" costs O(1) per allocation.
+    fn touch(&mut self, stack: StackId) -> &mut Site {
+        let epoch = self.epoch;
+        let site = self.sites.entry(stack).or_default();
+        if site.epoch != epoch {
+            site.saved_bytes = site.bytes;
+            site.saved_blocks = site.blocks;
+            site.epoch = epoch;
+        }
+        site
+    }
+
+    fn alloc(&mut self, stack: StackId, size: usize, count_request: bool) {
+        let site = self.touch(stack);
+        site.bytes += size;
+        site.blocks += 1;
+        if count_request {
+            site.allocs += 1;
+            site.total += size;
+        }
+        self.current += size;
+        self.blocks += 1;
+        if count_request {
+            self.allocs += 1;
+            self.total += size;
+        }
+        if self.current > self.peak {
+            self.peak = self.current;
+            self.epoch += 1;
+        }
+    }
+
+    fn free(&mut self, stack: StackId, size: usize) {
+        let site = self.touch(stack);
+        site.bytes = site.bytes.saturating_sub(size);
+        site.blocks = site.blocks.saturating_sub(1);
+        self.current = self.current.saturating_sub(size);
+        self.blocks = self.blocks.saturating_sub(1);
+    }
+
+    /// Live `(bytes, blocks)` per site at the peak.
+    pub(crate) fn at_peak(&self) -> impl Iterator<Item = (StackId, usize, usize)> + '_ {
+        self.sites.iter().filter_map(|(&stack, s)| {
+            let (bytes, blocks) = if s.epoch == self.epoch {
+                (s.saved_bytes, s.saved_blocks)
+            } else {
+                (s.bytes, s.blocks)
+            };
+            (blocks > 0).then_some((stack, bytes, blocks))
+        })
+    }
+}
+
+struct Slot {
+    in_use: AtomicBool,
+    generation: AtomicU32,
+    /// Tag of the enclosing scope (0: none); outlives `state` until reuse.
+    parent: AtomicU32,
+    state: Mutex<Option<State>>,
+}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY: Slot = Slot {
+    in_use: AtomicBool::new(false),
+    generation: AtomicU32::new(0),
+    parent: AtomicU32::new(0),
+    state: Mutex::new(None),
+};
+
+static SLOTS_: [Slot; SLOTS] = [EMPTY; SLOTS];
+static OPEN: AtomicUsize = AtomicUsize::new(0);
+/// The innermost open all-threads scope, counted by threads with no scope
+/// of their own.
+static ALL_THREADS: AtomicU32 = AtomicU32::new(0);
+
+thread_local! {
+    // const-initialised and drop-free: readable from the allocator at any
+    // point of a thread's life (see `reentrancy`).
+    static CURRENT: Cell<u32> = const { Cell::new(0) };
+}
+
+fn split(tag: u32) -> (usize, u32) {
+    ((tag as usize) & (SLOTS - 1), tag >> INDEX_BITS)
+}
+
+fn lock(slot: &Slot) -> MutexGuard<'_, Option<State>> {
+    slot.state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The scope this thread's allocations count in, 0 for none.
+#[inline]
+pub(crate) fn current_tag() -> u32 {
+    match CURRENT.try_with(Cell::get).unwrap_or(0) {
+        0 => ALL_THREADS.load(Relaxed),
+        tag => tag,
+    }
+}
+
+/// True when allocations with this stack never count in scopes (std or the
+/// harness working on the body's behalf). Resolved once per stack.
+pub(crate) fn excluded(stack: StackId) -> bool {
+    symbolize::classify(stack) == Class::Excluded
+}
+
+/// What [`open`] changed on this thread, for [`close`] to put back.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    pub(crate) tag: u32,
+    previous_current: u32,
+    previous_all: Option<u32>,
+}
+
+/// Opens a scope on this thread (and, if `all_threads`, for threads without
+/// a scope of their own). `None` when every slot is taken.
+pub(crate) fn open(all_threads: bool) -> Option<Opened> {
+    let index = SLOTS_.iter().position(|s| !s.in_use.swap(true, Relaxed))?;
+    let slot = &SLOTS_[index];
+    // Generations start at 1, so no tag is 0.
+    let generation = (slot.generation.load(Relaxed) % ((1 << (32 - INDEX_BITS)) - 1)) + 1;
+    slot.generation.store(generation, Relaxed);
+    let tag = (generation << INDEX_BITS) | index as u32;
+    let parent = current_tag();
+    slot.parent.store(parent, Relaxed);
+    *lock(slot) = Some(State::default());
+    let previous_current = CURRENT.try_with(|c| c.replace(tag)).unwrap_or(0);
+    let previous_all = all_threads.then(|| ALL_THREADS.swap(tag, Relaxed));
+    if OPEN.fetch_add(1, Relaxed) == 0 {
+        recording::set_hook(SCOPES, true);
+    }
+    Some(Opened {
+        tag,
+        previous_current,
+        previous_all,
+    })
+}
+
+/// Closes a scope and returns its counters. Its still-live blocks move to the
+/// enclosing scope (which counted them already), or out of any scope.
+pub(crate) fn close(opened: Opened) -> State {
+    let (index, _) = split(opened.tag);
+    let slot = &SLOTS_[index];
+    let _ = CURRENT.try_with(|c| c.set(opened.previous_current));
+    if let Some(previous) = opened.previous_all {
+        ALL_THREADS.store(previous, Relaxed);
+    }
+    let parent = slot.parent.load(Relaxed);
+    live_table::retag(opened.tag, parent);
+    let state = lock(slot).take().unwrap_or_default();
+    if OPEN.fetch_sub(1, Relaxed) == 1 {
+        recording::set_hook(SCOPES, false);
+    }
+    slot.in_use.store(false, Relaxed);
+    state
+}
+
+/// Reads an open scope's counters.
+pub(crate) fn with_state<R>(tag: u32, f: impl FnOnce(&State) -> R) -> Option<R> {
+    let (index, generation) = split(tag);
+    let slot = &SLOTS_[index];
+    if slot.generation.load(Relaxed) != generation {
+        return None;
+    }
+    lock(slot).as_ref().map(f)
+}
+
+/// Applies `f` to the scope `tag` and every scope enclosing it.
+fn for_chain(mut tag: u32, mut f: impl FnMut(&mut State)) {
+    // Bounded: a chain can never be longer than the number of slots.
+    for _ in 0..SLOTS {
+        if tag == 0 {
+            return;
+        }
+        let (index, generation) = split(tag);
+        let slot = &SLOTS_[index];
+        if slot.generation.load(Relaxed) != generation {
+            return;
+        }
+        if let Some(state) = lock(slot).as_mut() {
+            f(state);
+        }
+        tag = slot.parent.load(Relaxed);
+    }
+}
+
+pub(crate) fn on_alloc(tag: u32, stack: StackId, size: usize, _realloc: bool) {
+    for_chain(tag, |s| s.alloc(stack, size, true));
+}
+
+pub(crate) fn on_restore(tag: u32, stack: StackId, size: usize) {
+    for_chain(tag, |s| s.alloc(stack, size, false));
+}
+
+pub(crate) fn on_free(tag: u32, stack: StackId, size: usize) {
+    for_chain(tag, |s| s.free(stack, size));
+}

@@ -1,0 +1,220 @@
+//! [`Snapshot`]: the traced blocks at one moment, grouped and compared on
+//! demand.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::filter::{self, Filter};
+use crate::statistics::{self, Key, Statistic, StatisticDiff, Totals};
+use crate::traceback::Traceback;
+
+/// One traced block: its size and where it was allocated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trace {
+    /// Bytes requested.
+    pub size: usize,
+    /// Where: site first, at most [`Snapshot::traceback_limit`] frames.
+    pub traceback: Traceback,
+}
+
+/// The traced blocks at the moment of [`take_snapshot`](crate::take_snapshot),
+/// with symbolized tracebacks. Independent of the tracker once taken: it can
+/// be filtered, compared, dumped and loaded.
+///
+/// ```
+/// memassert::install!();
+/// fn main() {
+///     memassert::start(1);
+///     let before = memassert::take_snapshot();
+///     let data = vec![0u8; 1 << 20];
+///     let after = memassert::take_snapshot();
+///     memassert::stop();
+///
+///     let top = after.statistics(memassert::Key::Line);
+///     assert_eq!(top[0].size, 1 << 20);
+///     let diff = after.compare_to(&before, memassert::Key::Line);
+///     assert_eq!(diff[0].size_diff, 1 << 20);
+///     # drop(data);
+/// }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub(crate) traces: Vec<Trace>,
+    pub(crate) traceback_limit: usize,
+}
+
+impl Snapshot {
+    /// A snapshot of the given traces (site-first tracebacks).
+    ///
+    /// ```
+    /// use memassert::{Frame, Snapshot, Trace, Traceback};
+    /// let tb = Traceback::new(vec![Frame { file: "a.rs".into(), line: 1, function: "f".into() }]);
+    /// let snap = Snapshot::from_traces(vec![Trace { size: 10, traceback: tb }], 1);
+    /// assert_eq!(snap.traces().len(), 1);
+    /// ```
+    pub fn from_traces(traces: Vec<Trace>, traceback_limit: usize) -> Snapshot {
+        let mut snapshot = Snapshot {
+            traces,
+            traceback_limit,
+        };
+        snapshot.share_tracebacks();
+        snapshot
+    }
+
+    /// The traced blocks.
+    pub fn traces(&self) -> &[Trace] {
+        &self.traces
+    }
+
+    /// Frames kept per traceback when the snapshot was taken
+    /// ([`traceback_limit`](crate::traceback_limit) at that time).
+    pub fn traceback_limit(&self) -> usize {
+        self.traceback_limit
+    }
+
+    /// Total bytes of the traced blocks.
+    pub fn total_size(&self) -> usize {
+        self.traces.iter().map(|t| t.size).sum()
+    }
+
+    /// Statistics grouped by `key`, largest first (size, then count).
+    ///
+    /// ```
+    /// memassert::install!();
+    /// fn main() {
+    ///     memassert::start(1);
+    ///     let v: Vec<Box<u64>> = (0..10).map(Box::new).collect();
+    ///     let snap = memassert::take_snapshot();
+    ///     memassert::stop();
+    ///     let top = snap.statistics(memassert::Key::Line);
+    ///     assert!(top.iter().any(|s| s.count == 10 && s.size == 80));
+    ///     # drop(v);
+    /// }
+    /// ```
+    pub fn statistics(&self, key: Key) -> Vec<Statistic> {
+        statistics::statistics(statistics::group(&self.totals(), key, false))
+    }
+
+    /// Statistics in which every frame of a traceback counts, not only the
+    /// site (tracemalloc's `cumulative=True`). For [`Key::Traceback`] this is
+    /// the same as [`statistics`](Snapshot::statistics).
+    pub fn statistics_cumulative(&self, key: Key) -> Vec<Statistic> {
+        statistics::statistics(statistics::group(&self.totals(), key, true))
+    }
+
+    /// What changed since `old`, grouped by `key`, sorted by the absolute
+    /// size difference, as tracemalloc's `compare_to`.
+    pub fn compare_to(&self, old: &Snapshot, key: Key) -> Vec<StatisticDiff> {
+        self.compare_with(old, key, false)
+    }
+
+    /// [`compare_to`](Snapshot::compare_to) with every frame counted.
+    pub fn compare_to_cumulative(&self, old: &Snapshot, key: Key) -> Vec<StatisticDiff> {
+        self.compare_with(old, key, true)
+    }
+
+    fn compare_with(&self, old: &Snapshot, key: Key, cumulative: bool) -> Vec<StatisticDiff> {
+        statistics::compare(
+            statistics::group(&self.totals(), key, cumulative),
+            statistics::group(&old.totals(), key, cumulative),
+        )
+    }
+
+    /// A new snapshot with only the traces the filters let through: those
+    /// matching any inclusive filter (when there is one) and no exclusive
+    /// one. An empty list keeps everything.
+    ///
+    /// ```
+    /// use memassert::{Filter, Frame, Snapshot, Trace, Traceback};
+    /// let at = |file: &str| Traceback::new(vec![Frame { file: file.into(), line: 1, function: String::new() }]);
+    /// let snap = Snapshot::from_traces(
+    ///     vec![Trace { size: 1, traceback: at("src/a.rs") }, Trace { size: 2, traceback: at("library/std/src/io.rs") }],
+    ///     1,
+    /// );
+    /// let mine = snap.filter(&[Filter::exclude("library/*")]);
+    /// assert_eq!(mine.total_size(), 1);
+    /// ```
+    pub fn filter(&self, filters: &[Filter]) -> Snapshot {
+        let mut verdicts: HashMap<*const [crate::Frame], bool> = HashMap::new();
+        let traces = self
+            .traces
+            .iter()
+            .filter(|t| {
+                *verdicts
+                    .entry(t.traceback.frames() as *const [crate::Frame])
+                    .or_insert_with(|| filter::keep(filters, &t.traceback))
+            })
+            .cloned()
+            .collect();
+        Snapshot {
+            traces,
+            traceback_limit: self.traceback_limit,
+        }
+    }
+
+    /// Writes the snapshot to `path` in memassert's snapshot file format
+    /// (see [`Snapshot::load`]).
+    pub fn dump(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
+        std::fs::write(path, crate::snapshot_file::encode(self))
+    }
+
+    /// Reads a snapshot written by [`dump`](Snapshot::dump).
+    ///
+    /// The format, version 1, is UTF-8 text:
+    ///
+    /// ```text
+    /// memassert-snapshot 1
+    /// traceback_limit <N>
+    /// tracebacks <T>
+    /// traceback <F>                      (T times, then F frame lines each)
+    /// <line>\t<file>\t<function>
+    /// traces <R>
+    /// <traceback index> <size> <count>   (R runs of equal blocks)
+    /// end
+    /// ```
+    ///
+    /// `\`, tab and newline in names are written as `\\`, `\t`, `\n`. A
+    /// file that is empty, truncated, of another format or of a newer
+    /// version is an `Err` that says which.
+    ///
+    /// ```
+    /// let err = memassert::Snapshot::load("Cargo.toml").unwrap_err();
+    /// assert!(err.to_string().contains("not a memassert snapshot"));
+    /// ```
+    pub fn load(path: impl AsRef<Path>) -> Result<Snapshot, crate::SnapshotFileError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| crate::SnapshotFileError::io(path, e))?;
+        crate::snapshot_file::decode(&bytes).map_err(|e| e.at(path))
+    }
+
+    /// Per-distinct-traceback totals, in first-seen order.
+    fn totals(&self) -> Totals<'_> {
+        let mut index: HashMap<*const [crate::Frame], usize> = HashMap::new();
+        let mut totals: Totals<'_> = Vec::new();
+        for trace in &self.traces {
+            let ptr = trace.traceback.frames() as *const [crate::Frame];
+            let i = *index.entry(ptr).or_insert_with(|| {
+                totals.push((&trace.traceback, 0, 0));
+                totals.len() - 1
+            });
+            totals[i].1 += trace.size;
+            totals[i].2 += 1;
+        }
+        totals
+    }
+
+    /// Makes equal tracebacks share one allocation (grouping goes by
+    /// identity first).
+    pub(crate) fn share_tracebacks(&mut self) {
+        let mut seen: HashMap<Traceback, Traceback> = HashMap::new();
+        for trace in &mut self.traces {
+            let shared = seen
+                .entry(trace.traceback.clone())
+                .or_insert_with(|| trace.traceback.clone());
+            if !Arc::ptr_eq(shared.shared(), trace.traceback.shared()) {
+                trace.traceback = shared.clone();
+            }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Raw stack capture: return addresses only, no symbols.
+//!
+//! Walks the stack with the platform unwinder (DWARF CFI through
+//! `_Unwind_Backtrace` on Linux), which needs no compiler flag. The capture
+//! depth is the requested traceback length plus a budget for the frames
+//! between the allocation and the user's code (the tracker's own, `alloc`'s,
+//! `RawVec`'s...), which are dropped later, at symbolization time.
+
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+/// Most frames captured for one allocation.
+pub(crate) const MAX_RAW_FRAMES: usize = 160;
+
+/// Frames to capture beyond the requested traceback length: room for the
+/// tracker, the allocator API and std collections between the allocation and
+/// the site (about 20 in unoptimised builds).
+pub(crate) const INTERNAL_FRAME_BUDGET: usize = 28;
+
+/// Frames captured per allocation right now.
+static DEPTH: AtomicUsize = AtomicUsize::new(1 + INTERNAL_FRAME_BUDGET);
+
+/// Makes captures deep enough for tracebacks of `frames` frames (never
+/// shallower than a traceback someone else asked for).
+pub(crate) fn ensure_depth(frames: usize) {
+    let want = (frames + INTERNAL_FRAME_BUDGET).min(MAX_RAW_FRAMES);
+    DEPTH.fetch_max(want, Relaxed);
+}
+
+/// Fills `buf` with the caller's return addresses, innermost first, and
+/// returns how many were written.
+///
+/// Each address is moved back by one byte so that it points into the call
+/// instruction rather than just after it: that is the line that made the
+/// call, which is what symbolization must name.
+#[inline(always)]
+pub(crate) fn capture(buf: &mut [usize; MAX_RAW_FRAMES]) -> usize {
+    let depth = DEPTH.load(Relaxed).min(MAX_RAW_FRAMES);
+    let mut n = 0;
+    // SAFETY: `trace_unsynchronized` is unsafe only because it takes no lock
+    // against concurrent unwinder initialisation on some platforms; on the
+    // platforms we support the system unwinder is thread-safe. The closure
+    // does not allocate, panic, or unwind.
+    unsafe {
+        backtrace::trace_unsynchronized(|frame| {
+            let ip = frame.ip() as usize;
+            if ip == 0 {
+                return false;
+            }
+            buf[n] = ip - 1;
+            n += 1;
+            n < depth
+        });
+    }
+    n
+}

@@ -1,0 +1,227 @@
+//! [`Statistic`], [`StatisticDiff`] and grouping by [`Key`], as tracemalloc's
+//! `Snapshot.statistics()` and `compare_to()`.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::size::{format_size, format_size_diff, format_size_f};
+use crate::traceback::{Frame, Traceback};
+
+/// What to group allocations by.
+///
+/// ```
+/// use memassert::Key;
+/// let keys = [Key::Line, Key::File, Key::Traceback];
+/// # let _ = keys;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Key {
+    /// The site's file and line (tracemalloc's `'lineno'`).
+    Line,
+    /// The site's file (`'filename'`); statistics show the file alone.
+    File,
+    /// The whole traceback (`'traceback'`).
+    Traceback,
+}
+
+/// Size and count of the blocks grouped under one key.
+///
+/// `Display` prints tracemalloc's line:
+///
+/// ```
+/// use memassert::{Frame, Statistic, Traceback};
+/// let stat = Statistic {
+///     traceback: Traceback::new(vec![Frame {
+///         file: "src/app.rs".into(),
+///         line: 6,
+///         function: "app::allocate_bytes".into(),
+///     }]),
+///     size: 100 * 1024 * 1024,
+///     count: 1,
+/// };
+/// assert_eq!(stat.to_string(), "src/app.rs:6: size=100 MiB, count=1, average=100 MiB");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Statistic {
+    /// The key: one frame for [`Key::Line`] and [`Key::File`], the whole
+    /// traceback for [`Key::Traceback`].
+    pub traceback: Traceback,
+    /// Total bytes.
+    pub size: usize,
+    /// Number of blocks.
+    pub count: usize,
+}
+
+impl fmt::Display for Statistic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: size={}, count={}",
+            self.traceback.site(),
+            format_size(self.size),
+            self.count
+        )?;
+        if self.count > 0 {
+            let average = self.size as f64 / self.count as f64;
+            write!(f, ", average={}", format_size_f(average, false))?;
+        }
+        Ok(())
+    }
+}
+
+/// The difference of one key between two snapshots.
+///
+/// ```
+/// use memassert::{Frame, StatisticDiff, Traceback};
+/// let diff = StatisticDiff {
+///     traceback: Traceback::new(vec![Frame {
+///         file: "src/app.rs".into(),
+///         line: 6,
+///         function: String::new(),
+///     }]),
+///     size: 100 << 20,
+///     size_diff: 100 << 20,
+///     count: 1,
+///     count_diff: 1,
+/// };
+/// assert_eq!(
+///     diff.to_string(),
+///     "src/app.rs:6: size=100 MiB (+100 MiB), count=1 (+1), average=100 MiB"
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatisticDiff {
+    /// The key, as in [`Statistic::traceback`].
+    pub traceback: Traceback,
+    /// Bytes in the new snapshot.
+    pub size: usize,
+    /// New bytes minus old bytes.
+    pub size_diff: isize,
+    /// Blocks in the new snapshot.
+    pub count: usize,
+    /// New blocks minus old blocks.
+    pub count_diff: isize,
+}
+
+impl fmt::Display for StatisticDiff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: size={} ({}), count={} ({:+})",
+            self.traceback.site(),
+            format_size(self.size),
+            format_size_diff(self.size_diff),
+            self.count,
+            self.count_diff
+        )?;
+        if self.count > 0 {
+            let average = self.size as f64 / self.count as f64;
+            write!(f, ", average={}", format_size_f(average, false))?;
+        }
+        Ok(())
+    }
+}
+
+/// Size and count per distinct traceback: the input of every grouping.
+pub(crate) type Totals<'a> = Vec<(&'a Traceback, usize, usize)>;
+
+fn key_frame(frame: &Frame, key: Key) -> Frame {
+    match key {
+        Key::File => Frame {
+            file: frame.file.clone(),
+            line: 0,
+            function: String::new(),
+        },
+        _ => frame.clone(),
+    }
+}
+
+/// Groups per-traceback totals by `key` (every frame of a traceback when
+/// `cumulative`; for [`Key::Traceback`] cumulative is the same as not).
+pub(crate) fn group(
+    totals: &Totals<'_>,
+    key: Key,
+    cumulative: bool,
+) -> HashMap<Traceback, (usize, usize)> {
+    let mut out: HashMap<Traceback, (usize, usize)> = HashMap::new();
+    let mut add = |tb: Traceback, size: usize, count: usize| {
+        let slot = out.entry(tb).or_default();
+        slot.0 += size;
+        slot.1 += count;
+    };
+    for &(tb, size, count) in totals {
+        match key {
+            Key::Traceback => add(tb.clone(), size, count),
+            _ if cumulative => {
+                for frame in tb.frames() {
+                    add(Traceback::new(vec![key_frame(frame, key)]), size, count);
+                }
+            }
+            _ => add(Traceback::new(vec![key_frame(tb.site(), key)]), size, count),
+        }
+    }
+    out
+}
+
+/// Statistics sorted as tracemalloc does: size, then count, descending; then
+/// by location, so the order is stable.
+pub(crate) fn statistics(grouped: HashMap<Traceback, (usize, usize)>) -> Vec<Statistic> {
+    let mut stats: Vec<Statistic> = grouped
+        .into_iter()
+        .map(|(traceback, (size, count))| Statistic {
+            traceback,
+            size,
+            count,
+        })
+        .collect();
+    stats.sort_by(|a, b| {
+        (b.size, b.count)
+            .cmp(&(a.size, a.count))
+            .then_with(|| a.traceback.cmp(&b.traceback))
+    });
+    stats
+}
+
+/// Differences sorted as tracemalloc does: absolute size difference, size,
+/// absolute count difference, count, all descending; then by location.
+pub(crate) fn compare(
+    new: HashMap<Traceback, (usize, usize)>,
+    mut old: HashMap<Traceback, (usize, usize)>,
+) -> Vec<StatisticDiff> {
+    let mut diffs = Vec::with_capacity(new.len() + old.len());
+    for (traceback, (size, count)) in new {
+        let (old_size, old_count) = old.remove(&traceback).unwrap_or((0, 0));
+        diffs.push(StatisticDiff {
+            traceback,
+            size,
+            size_diff: size as isize - old_size as isize,
+            count,
+            count_diff: count as isize - old_count as isize,
+        });
+    }
+    for (traceback, (old_size, old_count)) in old {
+        diffs.push(StatisticDiff {
+            traceback,
+            size: 0,
+            size_diff: -(old_size as isize),
+            count: 0,
+            count_diff: -(old_count as isize),
+        });
+    }
+    diffs.sort_by(|a, b| {
+        let ka = (
+            a.size_diff.unsigned_abs(),
+            a.size,
+            a.count_diff.unsigned_abs(),
+            a.count,
+        );
+        let kb = (
+            b.size_diff.unsigned_abs(),
+            b.size,
+            b.count_diff.unsigned_abs(),
+            b.count,
+        );
+        kb.cmp(&ka).then_with(|| a.traceback.cmp(&b.traceback))
+    });
+    diffs
+}

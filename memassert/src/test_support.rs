@@ -1,0 +1,232 @@
+//! What `#[track_alloc]` expands to: run the body in a scope, then check the
+//! limits and panic with a report. Not a stable API; use the attribute.
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use crate::report::Report;
+use crate::report_render::{self, sizes_pair};
+use crate::scope::Scope;
+use crate::statistics::{Key, StatisticDiff};
+use crate::traceback::{Frame, Traceback};
+
+/// The attribute's arguments, as the macro emits them (sizes already parsed).
+#[derive(Clone, Copy, Debug)]
+pub struct TestSpec {
+    /// `module::path::test_name`.
+    pub test: &'static str,
+    /// `file!()` of the test.
+    pub file: &'static str,
+    /// `max`: peak live bytes.
+    pub max: Option<usize>,
+    /// `leaks`: bytes still live after the body.
+    pub leaks: Option<usize>,
+    /// `allocs`: allocation requests.
+    pub allocs: Option<usize>,
+    /// `total`: bytes requested.
+    pub total: Option<usize>,
+    /// `no_growth`: site patterns whose live bytes must not grow.
+    pub no_growth: &'static [&'static str],
+    /// `repeat`: runs of the body (at least 1).
+    pub repeat: usize,
+    /// `frames`: traceback depth.
+    pub frames: usize,
+    /// `top`: sites listed in a report.
+    pub top: usize,
+    /// `threads = "all"`.
+    pub all_threads: bool,
+    /// `snapshot`: records the report as an insta snapshot.
+    pub snapshot: Option<fn(&Report)>,
+}
+
+impl TestSpec {
+    /// Every argument at its default.
+    pub const DEFAULT: TestSpec = TestSpec {
+        test: "",
+        file: "",
+        max: None,
+        leaks: None,
+        allocs: None,
+        total: None,
+        no_growth: &[],
+        repeat: 1,
+        frames: crate::scope::DEFAULT_SCOPE_FRAMES,
+        top: 10,
+        all_threads: false,
+        snapshot: None,
+    };
+
+    fn scope(&self) -> Scope {
+        let options = Scope::options().frames(self.frames);
+        if self.all_threads {
+            options.all_threads().start()
+        } else {
+            options.start()
+        }
+    }
+}
+
+/// Runs a test body under the spec; panics with a report if a limit fails.
+/// The body's own panic propagates unchanged.
+#[track_caller]
+pub fn run_test<R>(spec: &TestSpec, mut body: impl FnMut() -> R) -> R {
+    let mut scope = spec.scope();
+    let mut result = body();
+    for _ in 1..spec.repeat {
+        // The first run's one-time work (caches, lazy statics) is the
+        // baseline; only what later runs add counts as leaked or grown.
+        drop(result);
+        scope.checkpoint_once();
+        result = body();
+    }
+    check(spec, &scope.finish());
+    result
+}
+
+/// [`run_test`] for `async fn` tests: the whole future's run is measured.
+pub async fn run_test_async<R, Fut: Future<Output = R>>(
+    spec: &TestSpec,
+    mut body: impl FnMut() -> Fut,
+) -> R {
+    let mut scope = spec.scope();
+    let mut result = body().await;
+    for _ in 1..spec.repeat {
+        drop(result);
+        scope.checkpoint_once();
+        result = body().await;
+    }
+    check(spec, &scope.finish());
+    result
+}
+
+impl Scope {
+    fn checkpoint_once(&mut self) {
+        if !self.has_checkpoint() {
+            self.checkpoint();
+        }
+    }
+}
+
+/// Checks every limit of `spec` against `report`; panics with all failures.
+#[track_caller]
+pub fn check(spec: &TestSpec, report: &Report) {
+    let failures = failures(spec, report);
+    if !failures.is_empty() {
+        let mut message = failures.join("\n");
+        message.push_str(&format!("Measured: {}", report_render::summary(report)));
+        panic!("{message}");
+    }
+    if let Some(snapshot) = spec.snapshot {
+        snapshot(report);
+    }
+}
+
+/// The failure report of each limit that `report` exceeds.
+pub(crate) fn failures(spec: &TestSpec, report: &Report) -> Vec<String> {
+    let mut out = Vec::new();
+    let test = spec.test;
+    if let Some(max) = spec.max {
+        if report.peak() > max {
+            let (m, l) = sizes_pair(report.peak(), max);
+            out.push(format!(
+                "memassert: peak {m} exceeds max {l} in {test}\n{}",
+                report_render::peak_sites(report, spec.top)
+            ));
+        }
+    }
+    if let Some(leaks) = spec.leaks {
+        if report.leaked() > leaks {
+            let (m, l) = sizes_pair(report.leaked(), leaks);
+            let blocks = report.leaked_blocks();
+            out.push(format!(
+                "memassert: leaked {m} in {blocks} block{} exceeds leaks {l} in {test}\n{}",
+                if blocks == 1 { "" } else { "s" },
+                report_render::leak_sites(report, spec.top)
+            ));
+        }
+    }
+    if let Some(allocs) = spec.allocs {
+        if report.allocs() > allocs {
+            out.push(format!(
+                "memassert: {} allocation{} exceed{} allocs {allocs} in {test}\n{}",
+                report.allocs(),
+                if report.allocs() == 1 { "" } else { "s" },
+                if report.allocs() == 1 { "s" } else { "" },
+                report_render::alloc_sites(report, spec.top)
+            ));
+        }
+    }
+    if let Some(total) = spec.total {
+        if report.total() > total {
+            let (m, l) = sizes_pair(report.total(), total);
+            out.push(format!(
+                "memassert: total {m} allocated exceeds total {l} in {test}\n{}",
+                report_render::total_sites(report, spec.top)
+            ));
+        }
+    }
+    for pattern in spec.no_growth {
+        let grown = growth_at(report, pattern);
+        if !grown.is_empty() {
+            let bytes: isize = grown.iter().map(|d| d.size_diff).sum();
+            out.push(format!(
+                "memassert: live memory grew by {} at sites matching no_growth \"{pattern}\" in {test}\n{}",
+                report_render::format_size_short(bytes.max(0) as usize),
+                report_render::growth_lines(&grown, spec.top)
+            ));
+        }
+    }
+    out
+}
+
+/// Whether `traceback` matches a `no_growth` pattern: a file glob or
+/// `file:line` against the site, or a function path (`a::b::f`, or a module
+/// prefix of one) against any frame.
+pub(crate) fn matches_site(pattern: &str, traceback: &Traceback) -> bool {
+    if pattern.contains("::") {
+        return traceback.frames().iter().any(|f| {
+            f.function == pattern
+                || f.function
+                    .strip_prefix(pattern)
+                    .is_some_and(|rest| rest.starts_with("::"))
+        });
+    }
+    let site = traceback.site();
+    if let Some((file, line)) = pattern.rsplit_once(':') {
+        if let Ok(line) = line.parse::<u32>() {
+            return site.line == line && crate::filter::glob_match(file, &site.file);
+        }
+    }
+    crate::filter::glob_match(pattern, &site.file)
+}
+
+/// Sites matching `pattern` whose live memory grew, grouped by site line.
+fn growth_at(report: &Report, pattern: &str) -> Vec<StatisticDiff> {
+    let mut by_site: HashMap<Frame, StatisticDiff> = HashMap::new();
+    for diff in report.growth(Key::Traceback) {
+        if !matches_site(pattern, &diff.traceback) {
+            continue;
+        }
+        let site = diff.traceback.site().clone();
+        let slot = by_site
+            .entry(site.clone())
+            .or_insert_with(|| StatisticDiff {
+                traceback: Traceback::new(vec![site]),
+                size: 0,
+                size_diff: 0,
+                count: 0,
+                count_diff: 0,
+            });
+        slot.size += diff.size;
+        slot.size_diff += diff.size_diff;
+        slot.count += diff.count;
+        slot.count_diff += diff.count_diff;
+    }
+    let mut grown: Vec<StatisticDiff> = by_site.into_values().filter(|d| d.size_diff > 0).collect();
+    grown.sort_by(|a, b| {
+        b.size_diff
+            .cmp(&a.size_diff)
+            .then_with(|| a.traceback.cmp(&b.traceback))
+    });
+    grown
+}

@@ -1,0 +1,148 @@
+//! [`Tracker`]: the global allocator wrapper, and the allocator hot path.
+//!
+//! The hot path is one relaxed load: while nothing is tracing and no scope is
+//! open, every call goes straight to the inner allocator. Everything else
+//! lives in [`crate::recording`], out of line.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+
+use crate::recording;
+
+/// A global allocator that records live allocations with the stack that made
+/// them, wrapping any inner allocator.
+///
+/// Install it once per binary (test binaries included):
+///
+/// ```
+/// #[global_allocator]
+/// static GLOBAL: memassert::Tracker = memassert::Tracker::system();
+/// # fn main() {}
+/// ```
+///
+/// or, equivalently, `memassert::install!();`. To track another allocator,
+/// wrap it: `memassert::Tracker::new(MyAlloc)`.
+///
+/// Until [`start`](crate::start) is called or a [`Scope`](crate::Scope) is
+/// open, the tracker only forwards to the inner allocator.
+#[derive(Debug, Default)]
+pub struct Tracker<A = System> {
+    inner: A,
+}
+
+impl Tracker<System> {
+    /// A tracker over the system allocator.
+    ///
+    /// ```
+    /// #[global_allocator]
+    /// static GLOBAL: memassert::Tracker = memassert::Tracker::system();
+    /// # fn main() {}
+    /// ```
+    pub const fn system() -> Self {
+        Tracker { inner: System }
+    }
+}
+
+impl<A> Tracker<A> {
+    /// A tracker over `inner`, which does the actual allocating.
+    ///
+    /// ```
+    /// use std::alloc::System;
+    /// #[global_allocator]
+    /// static GLOBAL: memassert::Tracker<System> = memassert::Tracker::new(System);
+    /// # fn main() {}
+    /// ```
+    pub const fn new(inner: A) -> Self {
+        Tracker { inner }
+    }
+
+    /// The wrapped allocator (to read its own statistics, for instance).
+    ///
+    /// ```
+    /// let tracker = memassert::Tracker::system();
+    /// let _system: &std::alloc::System = tracker.inner();
+    /// ```
+    pub const fn inner(&self) -> &A {
+        &self.inner
+    }
+}
+
+// SAFETY: every method forwards the caller's request unchanged to the inner
+// allocator, which upholds the `GlobalAlloc` contract; the recording calls
+// only read the pointer value and never touch the block's memory, never
+// panic and never unwind.
+unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracker<A> {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded with the caller's layout.
+        let ptr = unsafe { self.inner.alloc(layout) };
+        if recording::hooks_on() && !ptr.is_null() {
+            recording::on_alloc(ptr, layout.size());
+        }
+        ptr
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded with the caller's layout.
+        let ptr = unsafe { self.inner.alloc_zeroed(layout) };
+        if recording::hooks_on() && !ptr.is_null() {
+            recording::on_alloc(ptr, layout.size());
+        }
+        ptr
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // Forget the block *before* it is freed: once the inner allocator has
+        // it back, another thread may be handed the same address and record
+        // it, and removing after that would drop the other thread's record.
+        if recording::hooks_on() {
+            recording::on_free(ptr);
+        }
+        // SAFETY: `ptr` was allocated by us, i.e. by `inner`, with `layout`.
+        unsafe { self.inner.dealloc(ptr, layout) }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if !recording::hooks_on() {
+            // SAFETY: forwarded unchanged.
+            return unsafe { self.inner.realloc(ptr, layout, new_size) };
+        }
+        // Same ordering as `dealloc`: the old record goes first, since a
+        // moving realloc frees the old address before it returns.
+        let old = recording::on_free(ptr);
+        // SAFETY: forwarded unchanged.
+        let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
+        if new.is_null() {
+            // The old block is still live and unchanged: put its record back.
+            recording::restore(ptr, old);
+        } else {
+            recording::on_realloc(new, new_size);
+        }
+        new
+    }
+}
+
+/// Installs [`Tracker`] over the system allocator as this binary's global
+/// allocator.
+///
+/// ```
+/// memassert::install!();
+/// # fn main() {}
+/// ```
+///
+/// expands to
+///
+/// ```
+/// #[global_allocator]
+/// static GLOBAL: memassert::Tracker = memassert::Tracker::system();
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! install {
+    () => {
+        #[global_allocator]
+        static MEMASSERT_GLOBAL_ALLOCATOR: $crate::Tracker = $crate::Tracker::system();
+    };
+}

@@ -1,0 +1,5 @@
+#[memassert::track_alloc(threads = "both")]
+#[test]
+fn t() {}
+
+fn main() {}

@@ -1,0 +1,5 @@
+#[memassert::track_alloc(max = 5)]
+#[test]
+fn t() {}
+
+fn main() {}

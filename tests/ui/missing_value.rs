@@ -1,0 +1,5 @@
+#[memassert::track_alloc(max)]
+#[test]
+fn t() {}
+
+fn main() {}

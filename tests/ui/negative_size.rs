@@ -1,0 +1,5 @@
+#[memassert::track_alloc(leaks = "-1 KiB")]
+#[test]
+fn t() {}
+
+fn main() {}
