@@ -92,6 +92,11 @@ pub(crate) fn is_std_path(path: &Path) -> bool {
         || text.contains("/library/alloc/src/")
 }
 
+/// True when a recorded path lies under the workspace root.
+pub(crate) fn in_workspace(path: &Path) -> bool {
+    workspace_root().is_some_and(|root| path.starts_with(root))
+}
+
 /// Where to read a displayed path from, for showing source lines.
 pub(crate) fn readable_path(display: &str) -> Option<PathBuf> {
     let path = Path::new(display);

@@ -125,42 +125,65 @@ impl fmt::Display for StatisticDiff {
 /// Size and count per distinct traceback: the input of every grouping.
 pub(crate) type Totals<'a> = Vec<(&'a Traceback, usize, usize)>;
 
+/// The frame a statistic is keyed by: file and line for [`Key::Line`] (as
+/// tracemalloc, which does not know functions), the file for [`Key::File`].
 fn key_frame(frame: &Frame, key: Key) -> Frame {
-    match key {
-        Key::File => Frame {
-            file: frame.file.clone(),
-            line: 0,
-            function: String::new(),
-        },
-        _ => frame.clone(),
+    Frame {
+        file: frame.file.clone(),
+        line: if key == Key::File { 0 } else { frame.line },
+        function: String::new(),
     }
 }
 
 /// Groups per-traceback totals by `key` (every frame of a traceback when
 /// `cumulative`; for [`Key::Traceback`] cumulative is the same as not).
+///
+/// [`Key::Line`] groups by file and line only; the grouped frame is given
+/// the (alphabetically first) function seen at that line, so the result does
+/// not depend on the input's order.
 pub(crate) fn group(
     totals: &Totals<'_>,
     key: Key,
     cumulative: bool,
 ) -> HashMap<Traceback, (usize, usize)> {
-    let mut out: HashMap<Traceback, (usize, usize)> = HashMap::new();
-    let mut add = |tb: Traceback, size: usize, count: usize| {
-        let slot = out.entry(tb).or_default();
+    let mut out: HashMap<Frame, (usize, usize, String)> = HashMap::new();
+    let mut whole: HashMap<Traceback, (usize, usize)> = HashMap::new();
+    let mut add = |frame: &Frame, size: usize, count: usize| {
+        let slot = out
+            .entry(key_frame(frame, key))
+            .or_insert_with(|| (0, 0, frame.function.clone()));
         slot.0 += size;
         slot.1 += count;
+        if key == Key::Line && frame.function < slot.2 {
+            slot.2 = frame.function.clone();
+        }
     };
     for &(tb, size, count) in totals {
         match key {
-            Key::Traceback => add(tb.clone(), size, count),
+            Key::Traceback => {
+                let slot = whole.entry(tb.clone()).or_default();
+                slot.0 += size;
+                slot.1 += count;
+            }
             _ if cumulative => {
                 for frame in tb.frames() {
-                    add(Traceback::new(vec![key_frame(frame, key)]), size, count);
+                    add(frame, size, count);
                 }
             }
-            _ => add(Traceback::new(vec![key_frame(tb.site(), key)]), size, count),
+            _ => add(tb.site(), size, count),
         }
     }
-    out
+    if key == Key::Traceback {
+        return whole;
+    }
+    out.into_iter()
+        .map(|(mut frame, (size, count, function))| {
+            if key == Key::Line {
+                frame.function = function;
+            }
+            (Traceback::new(vec![frame]), (size, count))
+        })
+        .collect()
 }
 
 /// Statistics sorted as tracemalloc does: size, then count, descending; then

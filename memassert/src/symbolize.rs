@@ -65,12 +65,12 @@ fn is_internal(function: &str, file: Option<&Path>) -> bool {
     if INTERNAL_PREFIXES.iter().any(|p| function.starts_with(p)) {
         return true;
     }
-    match file {
-        Some(path) => paths::is_std_path(path),
-        // No line table: keep only what looks like a Rust path (C runtime
-        // frames such as `main` or `__libc_start_main` are not sites).
-        None => !function.contains("::"),
+    if file.is_some_and(paths::is_std_path) {
+        return true;
     }
+    // Not a Rust path (`main`, `__libc_start_call_main`, `start_thread`):
+    // the C runtime, unless the file is the user's own.
+    !function.contains("::") && !file.is_some_and(paths::in_workspace)
 }
 
 fn resolve(ip: usize) -> Arc<[Resolved]> {
