@@ -1,1 +1,3 @@
 //! Code shared by memassert's examples.
+
+pub mod bench_workloads;

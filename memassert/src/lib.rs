@@ -109,6 +109,7 @@
 
 #![warn(missing_docs)]
 
+mod export;
 mod filter;
 mod live_table;
 mod mirror;
@@ -117,6 +118,7 @@ mod recording;
 mod reentrancy;
 mod report;
 mod report_render;
+mod report_snapshot;
 mod scope;
 mod scope_registry;
 mod size;
@@ -140,6 +142,7 @@ pub use mirror::{
 pub use recording::is_installed;
 pub use report::Report;
 pub use report_render::format_size_short;
+pub use report_snapshot::{with_snapshot_options, SnapshotOptions};
 pub use scope::{track, Scope, ScopeOptions, DEFAULT_SCOPE_FRAMES};
 pub use size::{format_size, format_size_diff};
 pub use snapshot::{Snapshot, Trace};
@@ -150,5 +153,7 @@ pub use tracker::Tracker;
 
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::report_snapshot::snapshot_text;
     pub use crate::test_support::{check, run_test, run_test_async, TestSpec};
+    pub use insta;
 }

@@ -19,6 +19,8 @@ pub(crate) struct SiteRecord {
     pub(crate) peak_blocks: usize,
     pub(crate) allocs: usize,
     pub(crate) total: usize,
+    pub(crate) max_bytes: usize,
+    pub(crate) max_blocks: usize,
 }
 
 /// What a [`Scope`](crate::Scope) (or [`track`](crate::track), or a
@@ -113,8 +115,12 @@ impl Report {
         self.frames
     }
 
-    fn traceback(&self, stack: StackId) -> Traceback {
+    pub(crate) fn traceback(&self, stack: StackId) -> Traceback {
         symbolize::traceback(stack, self.frames)
+    }
+
+    pub(crate) fn site_records(&self) -> &[SiteRecord] {
+        &self.sites
     }
 
     fn grouped(

@@ -180,6 +180,8 @@ impl Scope {
                     peak_blocks,
                     allocs: s.allocs,
                     total: s.total,
+                    max_bytes: s.max_bytes,
+                    max_blocks: s.max_blocks,
                 }
             })
             .collect();

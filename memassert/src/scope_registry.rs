@@ -30,6 +30,9 @@ pub(crate) struct Site {
     /// Allocations made and bytes requested, in all.
     pub(crate) allocs: usize,
     pub(crate) total: usize,
+    /// Most live bytes (and the blocks then) this site ever held at once.
+    pub(crate) max_bytes: usize,
+    pub(crate) max_blocks: usize,
     /// Live bytes and blocks as they were at the scope's latest peak, valid
     /// when `epoch` equals the scope's epoch (see [`State::touch`]).
     saved_bytes: usize,
@@ -70,6 +73,10 @@ impl State {
         let site = self.touch(stack);
         site.bytes += size;
         site.blocks += 1;
+        if site.bytes > site.max_bytes {
+            site.max_bytes = site.bytes;
+            site.max_blocks = site.blocks;
+        }
         if count_request {
             site.allocs += 1;
             site.total += size;

@@ -114,10 +114,27 @@ pub fn check(spec: &TestSpec, report: &Report) {
     if !failures.is_empty() {
         let mut message = failures.join("\n");
         message.push_str(&format!("Measured: {}", report_render::summary(report)));
+        if let Some(dir) = std::env::var_os("MEMASSERT_DUMP") {
+            message.push_str(&dump(report, spec.test, dir.as_ref()));
+        }
         panic!("{message}");
     }
     if let Some(snapshot) = spec.snapshot {
         snapshot(report);
+    }
+}
+
+/// Writes the exports of a failing test under `MEMASSERT_DUMP`, and says
+/// where (or why not) for the failure message.
+fn dump(report: &Report, test: &str, dir: &std::path::Path) -> String {
+    let name = test.replace("::", ".");
+    match report.write_exports(dir, &name) {
+        Ok((json, folded)) => format!(
+            "\nMEMASSERT_DUMP: wrote {} (open in DHAT's viewer, dh_view.html) and {} (folded stacks for inferno-flamegraph)",
+            json.display(),
+            folded.display()
+        ),
+        Err(e) => format!("\nMEMASSERT_DUMP: could not write to {}: {e}", dir.display()),
     }
 }
 
