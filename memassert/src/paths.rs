@@ -92,6 +92,20 @@ pub(crate) fn is_std_path(path: &Path) -> bool {
         || text.contains("/library/alloc/src/")
 }
 
+/// True for memassert's own sources (the tracker is never a site).
+pub(crate) fn is_memassert_path(path: &Path) -> bool {
+    path.starts_with(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// True for the `backtrace` crate's sources (the stack capture).
+pub(crate) fn is_backtrace_crate_path(path: &Path) -> bool {
+    path.components().any(|c| {
+        c.as_os_str()
+            .to_str()
+            .is_some_and(|name| name.starts_with("backtrace-0."))
+    })
+}
+
 /// True when a recorded path lies under the workspace root.
 pub(crate) fn in_workspace(path: &Path) -> bool {
     workspace_root().is_some_and(|root| path.starts_with(root))

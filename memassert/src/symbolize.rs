@@ -22,6 +22,11 @@ struct Resolved {
     frame: Frame,
     /// Not a site: the tracker, std, or code without a Rust path.
     internal: bool,
+    /// The tracker's own work: the unwinder, `backtrace`, memassert, the
+    /// global allocator's entry point.
+    tracker: bool,
+    /// Std working on the caller's behalf (output, panics, thread-locals).
+    excluded: bool,
 }
 
 static CACHE: Mutex<Option<HashMap<usize, Arc<[Resolved]>>>> = Mutex::new(None);
@@ -46,6 +51,32 @@ const INTERNAL_PREFIXES: &[&str] = &[
     "rust_begin_unwind",
 ];
 
+/// The global allocator's entry points (when they are not inlined away).
+const ALLOCATOR_ENTRIES: &[&str] = &[
+    "__rust_alloc",
+    "__rust_alloc_zeroed",
+    "__rust_realloc",
+    "__rustc::__rust_alloc",
+    "__rustc::__rust_alloc_zeroed",
+    "__rustc::__rust_realloc",
+    "__rg_alloc",
+    "__rg_alloc_zeroed",
+    "__rg_realloc",
+];
+
+/// Std source files which, found between an allocation and its site, mean
+/// std or the harness allocated on the body's behalf (matched by file, since
+/// inlined frames of std carry only short names).
+const EXCLUDED_FILES: &[&str] = &[
+    "library/std/src/io/stdio.rs",
+    "library/std/src/panicking.rs",
+    "library/core/src/panicking.rs",
+    "library/std/src/sys/thread_local/",
+    "library/std/src/thread/current.rs",
+    "library/std/src/backtrace.rs",
+    "library/std/src/sys/backtrace.rs",
+];
+
 /// Std frames which, found between an allocation and its site, mean std or
 /// the harness allocated on the body's behalf: captured `println!` output,
 /// stdout's buffer, panic payloads and backtraces, thread-local and thread
@@ -61,16 +92,37 @@ const EXCLUDED_PREFIXES: &[&str] = &[
     "std::backtrace::",
 ];
 
+/// A frame of the tracker's own: recording an allocation, capturing the
+/// stack (the `backtrace` crate, the system unwinder), or the allocator entry.
+fn is_tracker(function: &str, file: Option<&Path>) -> bool {
+    ALLOCATOR_ENTRIES.contains(&function)
+        || ["memassert::", "<memassert::", "backtrace::", "<backtrace::"]
+            .iter()
+            .any(|p| function.starts_with(p))
+        || match file {
+            Some(f) => paths::is_memassert_path(f) || paths::is_backtrace_crate_path(f),
+            // The unwinder itself, which has no line table.
+            None => function.starts_with("_Unwind") || function.is_empty(),
+        }
+}
+
+/// True when a (demangled) name is a Rust path: `a::b`, `<T as a::B>::c`,
+/// but not `main` or `trace<a::b::C>` (a short inlined name whose `::` is
+/// only in its generic arguments).
+fn is_rust_path(function: &str) -> bool {
+    function.starts_with('<') || function.split('<').next().is_some_and(|head| head.contains("::"))
+}
+
 fn is_internal(function: &str, file: Option<&Path>) -> bool {
     if INTERNAL_PREFIXES.iter().any(|p| function.starts_with(p)) {
         return true;
     }
-    if file.is_some_and(paths::is_std_path) {
+    if file.is_some_and(|f| paths::is_std_path(f) || paths::is_memassert_path(f)) {
         return true;
     }
     // Not a Rust path (`main`, `__libc_start_call_main`, `start_thread`):
     // the C runtime, unless the file is the user's own.
-    !function.contains("::") && !file.is_some_and(paths::in_workspace)
+    !is_rust_path(function) && !file.is_some_and(paths::in_workspace)
 }
 
 fn resolve(ip: usize) -> Arc<[Resolved]> {
@@ -89,10 +141,13 @@ fn resolve(ip: usize) -> Arc<[Resolved]> {
         let function = symbol.name().map(|n| format!("{n:#}")).unwrap_or_default();
         let path = symbol.filename();
         let internal = is_internal(&function, path);
+        let tracker = is_tracker(&function, path);
         let file = match path {
             Some(p) => paths::display_path(p),
             None => "<unknown>".to_string(),
         };
+        let excluded = EXCLUDED_PREFIXES.iter().any(|p| function.starts_with(p))
+            || EXCLUDED_FILES.iter().any(|f| file.starts_with(f));
         frames.push(Resolved {
             frame: Frame {
                 file,
@@ -100,6 +155,8 @@ fn resolve(ip: usize) -> Arc<[Resolved]> {
                 function,
             },
             internal,
+            tracker,
+            excluded,
         });
     });
     let frames: Arc<[Resolved]> = frames.into();
@@ -111,26 +168,31 @@ fn resolve(ip: usize) -> Arc<[Resolved]> {
     frames
 }
 
+/// The frames of a stack from the allocation request on, innermost first:
+/// everything up to the allocator's entry point (the tracker itself) is
+/// dropped.
+fn request_frames(stack: StackId) -> Vec<Resolved> {
+    let mut all: Vec<Resolved> = Vec::new();
+    for ip in stack_table::ips(stack).iter() {
+        all.extend(resolve(*ip).iter().cloned());
+    }
+    // The tracker's frames come first, however they were inlined: drop them
+    // up to the last one of that leading run.
+    let tracker = all.iter().take_while(|r| r.tracker).count();
+    all.split_off(tracker)
+}
+
 /// The traceback of a stack: its site first, then the callers outside std,
 /// at most `limit` frames.
 pub(crate) fn traceback(stack: StackId, limit: usize) -> Traceback {
     let _untracked = Guard::enter();
-    let limit = limit.max(1);
-    let mut out = Vec::new();
-    'walk: for ip in stack_table::ips(stack).iter() {
-        for r in resolve(*ip).iter() {
-            if !r.internal {
-                out.push(r.frame.clone());
-                if out.len() == limit {
-                    break 'walk;
-                }
-            }
-        }
-    }
-    if out.is_empty() {
-        out.push(Frame::unknown());
-    }
-    Traceback::new(out)
+    let frames: Vec<Frame> = request_frames(stack)
+        .into_iter()
+        .filter(|r| !r.internal)
+        .take(limit.max(1))
+        .map(|r| r.frame)
+        .collect();
+    Traceback::new(frames)
 }
 
 /// Whether allocations with this stack count in scopes. Resolves the frames
@@ -140,19 +202,12 @@ pub(crate) fn classify(stack: StackId) -> Class {
         Class::Unknown => {}
         known => return known,
     }
-    let mut class = Class::User;
-    'walk: for ip in stack_table::ips(stack).iter() {
-        for r in resolve(*ip).iter() {
-            if !r.internal {
-                break 'walk;
-            }
-            let f = &r.frame.function;
-            if EXCLUDED_PREFIXES.iter().any(|p| f.starts_with(p)) {
-                class = Class::Excluded;
-                break 'walk;
-            }
-        }
-    }
+    let _untracked = Guard::enter();
+    let excluded = request_frames(stack)
+        .iter()
+        .take_while(|r| r.internal)
+        .any(|r| r.excluded);
+    let class = if excluded { Class::Excluded } else { Class::User };
     stack_table::set_class(stack, class);
     class
 }
