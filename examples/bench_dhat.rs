@@ -8,7 +8,8 @@ static GLOBAL: dhat::Alloc = dhat::Alloc;
 fn main() {
     let args = memassert_examples::bench_workloads::parse_child_args();
     let profiler = dhat::Profiler::builder().testing().build();
-    let timed = memassert_examples::bench_workloads::run_workload(&args.workload, args.scale, &mut || {});
+    let timed =
+        memassert_examples::bench_workloads::run_workload(&args.workload, args.scale, &mut || {});
     let stats = dhat::HeapStats::get();
     memassert_examples::bench_workloads::print_result(
         &args,

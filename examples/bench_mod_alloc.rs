@@ -9,7 +9,8 @@ static GLOBAL: mod_alloc::ModAlloc = mod_alloc::ModAlloc::new();
 
 fn main() {
     let args = memassert_examples::bench_workloads::parse_child_args();
-    let timed = memassert_examples::bench_workloads::run_workload(&args.workload, args.scale, &mut || {});
+    let timed =
+        memassert_examples::bench_workloads::run_workload(&args.workload, args.scale, &mut || {});
     let stats = GLOBAL.snapshot();
     let sites = GLOBAL.call_sites().len();
     memassert_examples::bench_workloads::print_result(

@@ -42,7 +42,10 @@ pub fn parse_child_args() -> ChildArgs {
     let mut mode = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut value = || args.next().unwrap_or_else(|| usage(&format!("{arg} needs a value")));
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| usage(&format!("{arg} needs a value")))
+        };
         match arg.as_str() {
             "--workload" => workload = Some(value()),
             "--scale" => {

@@ -59,7 +59,12 @@ fn nothing_allocated() {
     let report = scope.finish();
     assert_eq!(x, 42);
     assert_eq!(
-        (report.peak(), report.total(), report.allocs(), report.leaked()),
+        (
+            report.peak(),
+            report.total(),
+            report.allocs(),
+            report.leaked()
+        ),
         (0, 0, 0, 0)
     );
 }
@@ -211,7 +216,9 @@ fn rc_cycle_is_a_leak() {
     let report = scope.finish();
     assert_eq!(report.leaked_blocks(), 2);
     let stats = report.statistics(Key::Line);
-    assert!(stats.iter().all(|s| s.traceback.site().file == "tests/scopes.rs"));
+    assert!(stats
+        .iter()
+        .all(|s| s.traceback.site().file == "tests/scopes.rs"));
     assert_eq!(stats.iter().map(|s| s.count).sum::<usize>(), 2);
 }
 
@@ -274,7 +281,8 @@ fn failure_report_text() {
     assert_eq!(lines.next(), Some("Top 1 site by live size at peak"));
     let first = lines.next().unwrap();
     assert!(
-        first.starts_with("#1: tests/scopes.rs:") && first.ends_with(": size=2048 B, count=1, average=2048 B"),
+        first.starts_with("#1: tests/scopes.rs:")
+            && first.ends_with(": size=2048 B, count=1, average=2048 B"),
         "{first}"
     );
     assert_eq!(
@@ -282,5 +290,8 @@ fn failure_report_text() {
         Some("    let (_, report) = memassert::track(|| drop(vec![0u8; 2048]));")
     );
     let tb = lines.next().unwrap();
-    assert!(tb.starts_with("    tests/scopes.rs:") && tb.contains(" in scopes::failure_report_text"), "{tb}");
+    assert!(
+        tb.starts_with("    tests/scopes.rs:") && tb.contains(" in scopes::failure_report_text"),
+        "{tb}"
+    );
 }

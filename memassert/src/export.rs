@@ -99,7 +99,11 @@ fn dhat_json(points: &BTreeMap<Traceback, Point>) -> String {
     out.push_str("\"bklt\":false,\"bkacc\":false,\"tu\":\"µs\",\"Mtu\":\"s\",\"tuth\":10,\"cmd\":");
     let cmd: Vec<String> = std::env::args().collect();
     json_string(&mut out, &cmd.join(" "));
-    let _ = write!(out, ",\"pid\":{},\"tg\":0,\"te\":0,\"pps\":[", std::process::id());
+    let _ = write!(
+        out,
+        ",\"pid\":{},\"tg\":0,\"te\":0,\"pps\":[",
+        std::process::id()
+    );
     for (i, (traceback, p)) in points.iter().enumerate() {
         if i > 0 {
             out.push(',');
@@ -154,7 +158,11 @@ fn folded(points: &BTreeMap<Traceback, Point>, value: impl Fn(&Point) -> usize) 
             .iter()
             .rev()
             .map(|f| {
-                let name = if f.function.is_empty() { "???" } else { &f.function };
+                let name = if f.function.is_empty() {
+                    "???"
+                } else {
+                    &f.function
+                };
                 format!("{name} ({f})").replace(';', ",")
             })
             .collect();

@@ -21,21 +21,21 @@ pub(crate) fn workspace_root() -> Option<&'static Path> {
     .as_deref()
 }
 
-/// The outermost directory at or above `start` whose `Cargo.toml` declares a
-/// `[workspace]`, or else the nearest one with a `Cargo.toml`.
+/// The nearest directory at or above `start` whose `Cargo.toml` declares a
+/// `[workspace]` (a member's own manifest does not), or else the nearest one
+/// with a `Cargo.toml`.
 fn find_workspace_root(start: &Path) -> Option<PathBuf> {
     let mut nearest = None;
-    let mut workspace = None;
     for dir in start.ancestors() {
         let manifest = dir.join("Cargo.toml");
         if let Ok(text) = std::fs::read_to_string(&manifest) {
-            nearest.get_or_insert_with(|| dir.to_path_buf());
             if text.lines().any(|l| l.trim() == "[workspace]") {
-                workspace = Some(dir.to_path_buf());
+                return Some(dir.to_path_buf());
             }
+            nearest.get_or_insert_with(|| dir.to_path_buf());
         }
     }
-    workspace.or(nearest)
+    nearest
 }
 
 /// How `path` (as recorded in debug info) is shown in reports.

@@ -116,11 +116,7 @@ fn section(
     }
     let mut rows: Vec<(Traceback, usize, usize)> =
         by_tb.into_iter().map(|(tb, (b, c))| (tb, b, c)).collect();
-    rows.sort_by(|a, b| {
-        (b.1, b.2)
-            .cmp(&(a.1, a.2))
-            .then_with(|| a.0.cmp(&b.0))
-    });
+    rows.sort_by(|a, b| (b.1, b.2).cmp(&(a.1, a.2)).then_with(|| a.0.cmp(&b.0)));
     let _ = writeln!(out, "\n{title}:");
     if rows.is_empty() {
         out.push_str("  (none)\n");
@@ -129,9 +125,16 @@ fn section(
     let shown = options.top.unwrap_or(rows.len()).min(rows.len());
     for (tb, bytes, count) in &rows[..shown] {
         let site = tb.site();
-        let _ = writeln!(out, "  {site}: size={}, count={count}", options.size(*bytes));
+        let _ = writeln!(
+            out,
+            "  {site}: size={}, count={count}",
+            options.size(*bytes)
+        );
         if let Some(source) = site.source_line() {
             let _ = writeln!(out, "      {source}");
+        }
+        if !site.function.is_empty() {
+            let _ = writeln!(out, "    in {}", site.function);
         }
         if options.callers {
             for frame in tb.frames()[1..].iter().filter(|f| in_workspace(f)) {
@@ -190,7 +193,9 @@ impl Report {
         section(&mut out, "live at peak", self, options, |s| {
             (s.peak_bytes, s.peak_blocks)
         });
-        section(&mut out, "allocated", self, options, |s| (s.total, s.allocs));
+        section(&mut out, "allocated", self, options, |s| {
+            (s.total, s.allocs)
+        });
         section(&mut out, "leaked", self, options, |s| {
             (s.live_bytes, s.live_blocks)
         });
@@ -222,21 +227,27 @@ impl Report {
 #[macro_export]
 macro_rules! assert_snapshot {
     ($report:expr, @$inline:literal $(,)?) => {
-        $crate::__private::insta::assert_snapshot!(
-            $crate::__private::snapshot_text(&$report),
-            @$inline
+        $crate::__private::insta::with_settings!(
+            { omit_expression => true, description => $crate::__private::SNAPSHOT_DESCRIPTION },
+            { $crate::__private::insta::assert_snapshot!($crate::__private::snapshot_text(&$report), @$inline) }
         )
     };
     ($report:expr, $name:expr $(,)?) => {
-        $crate::__private::insta::assert_snapshot!(
-            $name,
-            $crate::__private::snapshot_text(&$report)
+        $crate::__private::insta::with_settings!(
+            { omit_expression => true, description => $crate::__private::SNAPSHOT_DESCRIPTION },
+            { $crate::__private::insta::assert_snapshot!($name, $crate::__private::snapshot_text(&$report)) }
         )
     };
     ($report:expr $(,)?) => {
-        $crate::__private::insta::assert_snapshot!($crate::__private::snapshot_text(&$report))
+        $crate::__private::insta::with_settings!(
+            { omit_expression => true, description => $crate::__private::SNAPSHOT_DESCRIPTION },
+            { $crate::__private::insta::assert_snapshot!($crate::__private::snapshot_text(&$report)) }
+        )
     };
 }
+
+/// The description insta records in the header of report snapshots.
+pub const SNAPSHOT_DESCRIPTION: &str = "memassert allocation report (see Report::snapshot_text)";
 
 /// The text [`assert_snapshot!`] records.
 pub fn snapshot_text(report: &Report) -> String {

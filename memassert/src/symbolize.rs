@@ -110,7 +110,11 @@ fn is_tracker(function: &str, file: Option<&Path>) -> bool {
 /// but not `main` or `trace<a::b::C>` (a short inlined name whose `::` is
 /// only in its generic arguments).
 fn is_rust_path(function: &str) -> bool {
-    function.starts_with('<') || function.split('<').next().is_some_and(|head| head.contains("::"))
+    function.starts_with('<')
+        || function
+            .split('<')
+            .next()
+            .is_some_and(|head| head.contains("::"))
 }
 
 fn is_internal(function: &str, file: Option<&Path>) -> bool {
@@ -207,7 +211,11 @@ pub(crate) fn classify(stack: StackId) -> Class {
         .iter()
         .take_while(|r| r.internal)
         .any(|r| r.excluded);
-    let class = if excluded { Class::Excluded } else { Class::User };
+    let class = if excluded {
+        Class::Excluded
+    } else {
+        Class::User
+    };
     stack_table::set_class(stack, class);
     class
 }
