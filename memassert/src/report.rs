@@ -52,6 +52,9 @@ pub struct Report {
     sites: Vec<SiteRecord>,
     baseline: Option<HashMap<StackId, (usize, usize)>>,
     frames: usize,
+    /// The test function the report is about: tracebacks stop above it
+    /// (its own frame and the harness's are not news to anyone).
+    test: Option<&'static str>,
 }
 
 impl Report {
@@ -70,7 +73,14 @@ impl Report {
             sites,
             baseline,
             frames,
+            test: None,
         }
+    }
+
+    /// Marks the report as a test's: tracebacks end at the test's body.
+    pub(crate) fn for_test(mut self, test: &'static str) -> Report {
+        self.test = Some(test);
+        self
     }
 
     /// Peak live bytes allocated in the scope.
@@ -116,7 +126,11 @@ impl Report {
     }
 
     pub(crate) fn traceback(&self, stack: StackId) -> Traceback {
-        symbolize::traceback(stack, self.frames)
+        let traceback = symbolize::traceback(stack, self.frames);
+        match self.test {
+            Some(test) => traceback.cut_at_function(test),
+            None => traceback,
+        }
     }
 
     pub(crate) fn site_records(&self) -> &[SiteRecord] {

@@ -79,7 +79,7 @@ pub fn run_test<R>(spec: &TestSpec, mut body: impl FnMut() -> R) -> R {
         scope.checkpoint_once();
         result = body();
     }
-    check(spec, &scope.finish());
+    check(spec, &scope.finish().for_test(spec.test));
     result
 }
 
@@ -95,7 +95,7 @@ pub async fn run_test_async<R, Fut: Future<Output = R>>(
         scope.checkpoint_once();
         result = body().await;
     }
-    check(spec, &scope.finish());
+    check(spec, &scope.finish().for_test(spec.test));
     result
 }
 

@@ -105,6 +105,15 @@ impl Traceback {
         &self.frames
     }
 
+    /// Drops the frame of `function` and every frame below it (never the
+    /// site).
+    pub(crate) fn cut_at_function(self, function: &str) -> Traceback {
+        match self.frames.iter().skip(1).position(|f| f.function == function) {
+            Some(i) => Traceback::new(self.frames[..=i].to_vec()),
+            None => self,
+        }
+    }
+
     /// The frames, site (most recent call) first. Never empty.
     pub fn frames(&self) -> &[Frame] {
         &self.frames
