@@ -1,3 +1,5 @@
+//! The failing report shown in README.md, checked line by line.
+
 memassert::install!();
 
 struct Cache {
@@ -10,7 +12,6 @@ impl Cache {
     }
 }
 
-#[test]
 #[memassert::track_alloc(max = "1 MiB", leaks = "0 B")]
 fn cache_stays_small() {
     let mut cache = Cache { entries: Vec::new() };
@@ -18,4 +19,31 @@ fn cache_stays_small() {
         cache.insert(&[0u8; 400 * 1024]);
     }
     std::mem::forget(cache);
+}
+
+#[test]
+fn failing_report_reads_as_documented() {
+    let payload = std::panic::catch_unwind(cache_stays_small).expect_err("the limits fail");
+    let message = payload
+        .downcast_ref::<String>()
+        .expect("a formatted panic message");
+    let expected = "\
+memassert: peak 1.2 MiB exceeds max 1 MiB in readme_demo::cache_stays_small
+Top 1 site by live size at peak
+#1: tests/readme_demo.rs:11: size=1200 KiB, count=4, average=300 KiB
+    self.entries.push(value.to_vec());
+    tests/readme_demo.rs:11 in readme_demo::Cache::insert
+    tests/readme_demo.rs:19 in readme_demo::cache_stays_small::{{closure}}
+
+memassert: leaked 1.2 MiB in 4 blocks exceeds leaks 0 B in readme_demo::cache_stays_small
+Top 1 site by leaked size
+#1: tests/readme_demo.rs:11: size=1200 KiB, count=4, average=300 KiB
+    self.entries.push(value.to_vec());
+    tests/readme_demo.rs:11 in readme_demo::Cache::insert
+    tests/readme_demo.rs:19 in readme_demo::cache_stays_small::{{closure}}
+Measured: peak 1.2 MiB, total 1.2 MiB in 4 allocations, leaked 1.2 MiB in 4 blocks";
+    for (i, (got, want)) in message.lines().zip(expected.lines()).enumerate() {
+        assert_eq!(got, want, "line {} of the report", i + 1);
+    }
+    assert_eq!(message.lines().count(), expected.lines().count(), "{message}");
 }
