@@ -14,7 +14,9 @@ impl Cache {
 
 #[memassert::track_alloc(max = "1 MiB", leaks = "0 B")]
 fn cache_stays_small() {
-    let mut cache = Cache { entries: Vec::new() };
+    let mut cache = Cache {
+        entries: Vec::new(),
+    };
     for _ in 0..3 {
         cache.insert(&[0u8; 400 * 1024]);
     }
@@ -51,5 +53,8 @@ Measured: peak 1.2 MiB, total 1.2 MiB in 4 allocations, leaked 1.2 MiB in 4 bloc
         extra.iter().all(|l| l.starts_with("MEMASSERT_DUMP: ")),
         "{message}"
     );
-    assert!(message.lines().count() >= expected.lines().count(), "{message}");
+    assert!(
+        message.lines().count() >= expected.lines().count(),
+        "{message}"
+    );
 }

@@ -111,6 +111,8 @@
 
 mod export;
 mod filter;
+#[cfg(memassert_frame_pointers)]
+mod frame_walk;
 mod live_table;
 mod mirror;
 mod paths;

@@ -71,8 +71,8 @@ fn record(ptr: *mut u8, size: usize, realloc: bool) {
     if !tracing && scope == 0 {
         return;
     }
-    let stack = stack_table::capture_here();
-    let scope = if scope != 0 && scope_registry::excluded(stack) {
+    let (stack, class) = stack_table::capture_here();
+    let scope = if scope != 0 && scope_registry::excluded(stack, class) {
         0
     } else {
         scope

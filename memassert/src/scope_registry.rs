@@ -16,7 +16,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::recording::{self, SCOPES};
 use crate::stack_table::{Class, StackId};
-use crate::{live_table, symbolize};
+use crate::{live_table, stack_table, symbolize};
 
 const INDEX_BITS: u32 = 10;
 const SLOTS: usize = 1 << INDEX_BITS;
@@ -161,8 +161,16 @@ pub(crate) fn current_tag() -> u32 {
 
 /// True when allocations with this stack never count in scopes (std or the
 /// harness working on the body's behalf). Resolved once per stack.
-pub(crate) fn excluded(stack: StackId) -> bool {
-    symbolize::classify(stack) == Class::Excluded
+pub(crate) fn excluded(stack: StackId, known: Class) -> bool {
+    let class = match known {
+        Class::Unknown => {
+            let class = symbolize::classify(stack);
+            stack_table::remember_class(stack, class);
+            class
+        }
+        known => known,
+    };
+    class == Class::Excluded
 }
 
 /// What [`open`] changed on this thread, for [`close`] to put back.

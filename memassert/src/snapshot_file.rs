@@ -190,6 +190,10 @@ impl<'a> Lines<'a> {
 /// must not make us reserve gigabytes.
 const MAX_PREALLOC: usize = 1 << 16;
 
+/// Most blocks a snapshot file may hold (each becomes a [`Trace`] in
+/// memory): far above any real test, far below what would exhaust memory.
+const MAX_BLOCKS: usize = 1 << 28;
+
 pub(crate) fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotFileError> {
     if bytes.is_empty() {
         return Err(SnapshotFileError::format(
@@ -262,6 +266,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotFileError> {
     }
     let runs = lines.header("traces")?;
     let mut traces = Vec::with_capacity(runs.min(MAX_PREALLOC));
+    let mut total_size: usize = 0;
     for _ in 0..runs {
         let line = lines.next("a trace line")?;
         let nums: Vec<Option<usize>> = line.split(' ').map(|n| n.parse().ok()).collect();
@@ -276,9 +281,15 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotFileError> {
                 tracebacks.len()
             ))
         })?;
-        if count > (1 << 40) {
-            return Err(lines.err(format!("implausible block count {count}")));
+        if count > MAX_BLOCKS - traces.len() {
+            return Err(lines.err(format!(
+                "implausible block count: more than {MAX_BLOCKS} blocks in all"
+            )));
         }
+        total_size = size
+            .checked_mul(count)
+            .and_then(|bytes| total_size.checked_add(bytes))
+            .ok_or_else(|| lines.err("implausible sizes: the total overflows"))?;
         for _ in 0..count {
             traces.push(Trace {
                 size,

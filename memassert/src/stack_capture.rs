@@ -1,7 +1,9 @@
 //! Raw stack capture: return addresses only, no symbols.
 //!
 //! Walks the stack with the platform unwinder (DWARF CFI through
-//! `_Unwind_Backtrace` on Linux), which needs no compiler flag. The capture
+//! `_Unwind_Backtrace` on Linux), which needs no compiler flag; when built
+//! with `-C force-frame-pointers=yes`, walks the frame-pointer chain instead
+//! (`frame_walk`), which is an order of magnitude cheaper. The capture
 //! depth is the requested traceback length plus a budget for the frames
 //! between the allocation and the user's code (the tracker's own, `alloc`'s,
 //! `RawVec`'s...), which are dropped later, at symbolization time.
@@ -32,6 +34,15 @@ pub(crate) fn ensure_depth(frames: usize) {
 /// Each address is moved back by one byte so that it points into the call
 /// instruction rather than just after it: that is the line that made the
 /// call, which is what symbolization must name.
+#[cfg(memassert_frame_pointers)]
+#[inline(always)]
+pub(crate) fn capture(buf: &mut [usize; MAX_RAW_FRAMES]) -> usize {
+    crate::frame_walk::walk(buf, DEPTH.load(Relaxed))
+}
+
+/// Fills `buf` with the caller's return addresses, innermost first, and
+/// returns how many were written (DWARF unwinding).
+#[cfg(not(memassert_frame_pointers))]
 #[inline(always)]
 pub(crate) fn capture(buf: &mut [usize; MAX_RAW_FRAMES]) -> usize {
     let depth = DEPTH.load(Relaxed).min(MAX_RAW_FRAMES);

@@ -5,6 +5,7 @@
 //! not contend, and ids are never reused (a [`Report`](crate::Report) or the
 //! live table may name a stack long after its blocks are gone).
 
+use std::cell::UnsafeCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault};
 use std::sync::{Mutex, MutexGuard};
@@ -46,27 +47,90 @@ fn lock(i: usize) -> MutexGuard<'static, Option<Shard>> {
     SHARDS_[i].0.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Captures the current stack and interns it. Call with the guard held.
-#[inline]
-pub(crate) fn capture_here() -> StackId {
-    let mut buf = [0usize; MAX_RAW_FRAMES];
-    let n = stack_capture::capture(&mut buf);
-    intern(&buf[..n])
+/// One entry of a thread's cache of recently interned stacks.
+#[derive(Clone, Copy)]
+struct Recent {
+    /// Two independent 64-bit hashes of the addresses: a 128-bit key.
+    key: (u64, u64),
+    id: StackId,
+    class: Class,
 }
 
-/// The id of `ips`, interning it on first sight.
-pub(crate) fn intern(ips: &[usize]) -> StackId {
+const RECENT_SLOTS: usize = 128;
+
+thread_local! {
+    // Direct-mapped cache of this thread's recent stacks, so the common
+    // case (a site allocating again) takes no lock at all. const-initialised
+    // and drop-free, so it works during thread teardown; only touched with
+    // the reentrancy guard held, so never re-entered.
+    static RECENT: UnsafeCell<[Recent; RECENT_SLOTS]> = const {
+        UnsafeCell::new([Recent { key: (0, 0), id: 0, class: Class::Unknown }; RECENT_SLOTS])
+    };
+}
+
+fn key(ips: &[usize]) -> (u64, u64) {
+    let mut a: u64 = 0x243F_6A88_85A3_08D3 ^ ips.len() as u64;
+    let mut b: u64 = 0x1319_8A2E_0370_7344;
+    for &ip in ips {
+        let x = ip as u64;
+        let m = u128::from(a ^ x) * 0x9E37_79B9_7F4A_7C15;
+        a = (m as u64) ^ ((m >> 64) as u64);
+        b = (b ^ x).rotate_left(29).wrapping_mul(0xD6E8_FEB8_6659_FD93);
+    }
+    // Never (0, 0), the empty slot's key.
+    (a | 1, b)
+}
+
+fn with_recent<R>(f: impl FnOnce(&mut [Recent; RECENT_SLOTS]) -> R) -> Option<R> {
+    RECENT
+        .try_with(|cell| {
+            // SAFETY: thread-local, and only reached with the reentrancy
+            // guard held, so no other reference to it exists right now.
+            f(unsafe { &mut *cell.get() })
+        })
+        .ok()
+}
+
+/// Captures the current stack and interns it, with what is known of its
+/// class. Call with the guard held.
+#[inline]
+pub(crate) fn capture_here() -> (StackId, Class) {
+    let mut buf = [0usize; MAX_RAW_FRAMES];
+    let n = stack_capture::capture(&mut buf);
+    let ips = &buf[..n];
+    let key = key(ips);
+    let slot = (key.0 as usize) % RECENT_SLOTS;
+    if let Some(Some(hit)) = with_recent(|recent| (recent[slot].key == key).then_some(recent[slot]))
+    {
+        return (hit.id, hit.class);
+    }
+    let (id, class) = intern(ips);
+    with_recent(|recent| recent[slot] = Recent { key, id, class });
+    (id, class)
+}
+
+/// Updates this thread's cached class of a stack.
+pub(crate) fn remember_class(id: StackId, class: Class) {
+    with_recent(|recent| {
+        for slot in recent.iter_mut().filter(|s| s.id == id && s.key != (0, 0)) {
+            slot.class = class;
+        }
+    });
+}
+
+/// The id of `ips` and its class, interning it on first sight.
+pub(crate) fn intern(ips: &[usize]) -> (StackId, Class) {
     let shard = (hash(ips) >> (64 - SHARD_BITS)) as usize;
     let mut guard = lock(shard);
     let table = guard.get_or_insert_with(Shard::default);
     if let Some(&id) = table.ids.get(ips) {
-        return id;
+        return (id, table.stacks[(id >> SHARD_BITS) as usize].1);
     }
     let index = table.stacks.len() as u32;
     let id = (index << SHARD_BITS) | shard as u32;
     table.stacks.push((ips.into(), Class::Unknown));
     table.ids.insert(ips.into(), id);
-    id
+    (id, Class::Unknown)
 }
 
 /// The return addresses of a stack, innermost first.

@@ -121,12 +121,17 @@ fn is_internal(function: &str, file: Option<&Path>) -> bool {
     if INTERNAL_PREFIXES.iter().any(|p| function.starts_with(p)) {
         return true;
     }
-    if file.is_some_and(|f| paths::is_std_path(f) || paths::is_memassert_path(f)) {
-        return true;
+    match file {
+        Some(f) if paths::is_std_path(f) || paths::is_memassert_path(f) => true,
+        // Rust source outside std: the user's code or a dependency's, even
+        // when an inlined frame carries only a short name (`insert`).
+        Some(f) if f.extension().is_some_and(|e| e == "rs") => false,
+        // C sources (`libc_start_call_main.h`) or no line table at all:
+        // keep only what looks like a Rust path (`main`,
+        // `__libc_start_main` are not sites).
+        Some(f) => !is_rust_path(function) && !paths::in_workspace(f),
+        None => !is_rust_path(function),
     }
-    // Not a Rust path (`main`, `__libc_start_call_main`, `start_thread`):
-    // the C runtime, unless the file is the user's own.
-    !is_rust_path(function) && !file.is_some_and(paths::in_workspace)
 }
 
 fn resolve(ip: usize) -> Arc<[Resolved]> {
@@ -207,10 +212,11 @@ pub(crate) fn classify(stack: StackId) -> Class {
         known => return known,
     }
     let _untracked = Guard::enter();
-    let excluded = request_frames(stack)
-        .iter()
-        .take_while(|r| r.internal)
-        .any(|r| r.excluded);
+    let frames = request_frames(stack);
+    // Only std's work *below* the site means "on the caller's behalf"; with
+    // no site at all, nothing can be said, and the block counts.
+    let site = frames.iter().position(|r| !r.internal);
+    let excluded = site.is_some_and(|site| frames[..site].iter().any(|r| r.excluded));
     let class = if excluded {
         Class::Excluded
     } else {

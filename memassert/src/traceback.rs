@@ -108,7 +108,12 @@ impl Traceback {
     /// Drops the frame of `function` and every frame below it (never the
     /// site).
     pub(crate) fn cut_at_function(self, function: &str) -> Traceback {
-        match self.frames.iter().skip(1).position(|f| f.function == function) {
+        match self
+            .frames
+            .iter()
+            .skip(1)
+            .position(|f| f.function == function)
+        {
             Some(i) => Traceback::new(self.frames[..=i].to_vec()),
             None => self,
         }
