@@ -188,7 +188,9 @@ pub fn tracker_memory() -> usize {
 ///     memassert::start(4);
 ///     let data = vec![7u8; 100];
 ///     let tb = memassert::traceback_of(data.as_ptr()).expect("traced");
-///     assert_eq!(tb.site().line, line!() - 2);
+///     // With line tables (tests, examples) this is the `vec!` line above.
+///     println!("allocated at {}", tb.site());
+///     assert!(tb.site().function.ends_with("main"));
 ///     memassert::stop();
 /// }
 /// ```

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 
 use crate::live_table::{self, Entry};
 use crate::reentrancy::Guard;
+use crate::stack_table::Class;
 use crate::{scope_registry, stack_table};
 
 /// What the hot path must look at. Zero means: forward and return.
@@ -71,7 +72,12 @@ fn record(ptr: *mut u8, size: usize, realloc: bool) {
     if !tracing && scope == 0 {
         return;
     }
-    let (stack, class) = stack_table::capture_here();
+    let (stack, class) = if tracing || scope_registry::wants_stacks(scope) {
+        stack_table::capture_here()
+    } else {
+        // A counting scope: figures only, no site.
+        (scope_registry::NO_STACK, Class::User)
+    };
     let scope = if scope != 0 && scope_registry::excluded(stack, class) {
         0
     } else {

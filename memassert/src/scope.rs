@@ -63,6 +63,7 @@ pub struct Scope {
 pub struct ScopeOptions {
     frames: usize,
     all_threads: bool,
+    sites: bool,
 }
 
 impl ScopeOptions {
@@ -75,6 +76,26 @@ impl ScopeOptions {
     /// Count every thread's allocations, not only this thread's.
     pub fn all_threads(mut self) -> Self {
         self.all_threads = true;
+        self
+    }
+
+    /// Only count: peak, total, allocations and leaks stay exact, but no
+    /// stacks are captured, so the report names no sites (its statistics
+    /// are empty) and std's work on the scope's behalf (a `println!`'s
+    /// buffer) counts too. Several times cheaper than full tracking.
+    ///
+    /// ```
+    /// memassert::install!();
+    /// fn main() {
+    ///     let scope = memassert::Scope::options().counting().start();
+    ///     drop(vec![0u8; 100]);
+    ///     let report = scope.finish();
+    ///     assert_eq!((report.peak(), report.allocs()), (100, 1));
+    ///     assert!(report.peak_statistics(memassert::Key::Line).is_empty());
+    /// }
+    /// ```
+    pub fn counting(mut self) -> Self {
+        self.sites = false;
         self
     }
 
@@ -96,7 +117,7 @@ impl ScopeOptions {
         stack_capture::ensure_depth(self.frames);
         let opened = {
             let _untracked = Guard::enter();
-            scope_registry::open(self.all_threads)
+            scope_registry::open(self.all_threads, self.sites)
         };
         let opened = opened.expect("memassert: too many scopes open at once (1024)");
         Scope {
@@ -121,6 +142,7 @@ impl Scope {
         ScopeOptions {
             frames: DEFAULT_SCOPE_FRAMES,
             all_threads: false,
+            sites: true,
         }
     }
 
@@ -170,6 +192,7 @@ impl Scope {
         let sites = state
             .sites
             .iter()
+            .filter(|(&stack, _)| stack != scope_registry::NO_STACK)
             .map(|(&stack, s)| {
                 let (peak_bytes, peak_blocks) = at_peak.remove(&stack).unwrap_or((0, 0));
                 SiteRecord {

@@ -70,6 +70,9 @@ impl State {
     }
 
     fn alloc(&mut self, stack: StackId, size: usize, count_request: bool) {
+        if stack == NO_STACK {
+            return self.count_alloc(size, count_request);
+        }
         let site = self.touch(stack);
         site.bytes += size;
         site.blocks += 1;
@@ -81,6 +84,11 @@ impl State {
             site.allocs += 1;
             site.total += size;
         }
+        self.count_alloc(size, count_request);
+    }
+
+    /// The scope-wide figures of an allocation.
+    fn count_alloc(&mut self, size: usize, count_request: bool) {
         self.current += size;
         self.blocks += 1;
         if count_request {
@@ -94,9 +102,11 @@ impl State {
     }
 
     fn free(&mut self, stack: StackId, size: usize) {
-        let site = self.touch(stack);
-        site.bytes = site.bytes.saturating_sub(size);
-        site.blocks = site.blocks.saturating_sub(1);
+        if stack != NO_STACK {
+            let site = self.touch(stack);
+            site.bytes = site.bytes.saturating_sub(size);
+            site.blocks = site.blocks.saturating_sub(1);
+        }
         self.current = self.current.saturating_sub(size);
         self.blocks = self.blocks.saturating_sub(1);
     }
@@ -116,6 +126,9 @@ impl State {
 
 struct Slot {
     in_use: AtomicBool,
+    /// Whether allocations in this scope (or an enclosing one) need their
+    /// stacks: false only for counting scopes inside counting scopes.
+    stacks: AtomicBool,
     generation: AtomicU32,
     /// Tag of the enclosing scope (0: none); outlives `state` until reuse.
     parent: AtomicU32,
@@ -125,6 +138,7 @@ struct Slot {
 #[allow(clippy::declare_interior_mutable_const)]
 const EMPTY: Slot = Slot {
     in_use: AtomicBool::new(false),
+    stacks: AtomicBool::new(true),
     generation: AtomicU32::new(0),
     parent: AtomicU32::new(0),
     state: Mutex::new(None),
@@ -181,9 +195,20 @@ pub(crate) struct Opened {
     previous_all: Option<u32>,
 }
 
+/// The stack id of blocks allocated with no stack captured (counting
+/// scopes): counted in the scope, attributed to no site.
+pub(crate) const NO_STACK: StackId = StackId::MAX;
+
+/// Whether an allocation counted in scope `tag` needs its stack.
+#[inline]
+pub(crate) fn wants_stacks(tag: u32) -> bool {
+    SLOTS_[split(tag).0].stacks.load(Relaxed)
+}
+
 /// Opens a scope on this thread (and, if `all_threads`, for threads without
-/// a scope of their own). `None` when every slot is taken.
-pub(crate) fn open(all_threads: bool) -> Option<Opened> {
+/// a scope of their own). A scope without `stacks` only counts: no stack
+/// capture, no sites. `None` when every slot is taken.
+pub(crate) fn open(all_threads: bool, stacks: bool) -> Option<Opened> {
     let index = SLOTS_.iter().position(|s| !s.in_use.swap(true, Relaxed))?;
     let slot = &SLOTS_[index];
     // Generations start at 1, so no tag is 0.
@@ -192,6 +217,8 @@ pub(crate) fn open(all_threads: bool) -> Option<Opened> {
     let tag = (generation << INDEX_BITS) | index as u32;
     let parent = current_tag();
     slot.parent.store(parent, Relaxed);
+    slot.stacks
+        .store(stacks || (parent != 0 && wants_stacks(parent)), Relaxed);
     *lock(slot) = Some(State::default());
     let previous_current = CURRENT.try_with(|c| c.replace(tag)).unwrap_or(0);
     let previous_all = all_threads.then(|| ALL_THREADS.swap(tag, Relaxed));

@@ -122,7 +122,10 @@ fn is_internal(function: &str, file: Option<&Path>) -> bool {
         return true;
     }
     match file {
-        Some(f) if paths::is_std_path(f) || paths::is_memassert_path(f) => true,
+        Some(f) if paths::is_std_path(f) => true,
+        // memassert's own code; a short inlined name (`record`) in its files
+        // is ours too. (Doc examples compiled from its files are not.)
+        Some(f) if paths::is_memassert_path(f) && !is_rust_path(function) => true,
         // Rust source outside std: the user's code or a dependency's, even
         // when an inlined frame carries only a short name (`insert`).
         Some(f) if f.extension().is_some_and(|e| e == "rs") => false,
