@@ -559,9 +559,9 @@ fn render_table(
     }
     let _ = writeln!(
         out,
-        "memassert modes: off = installed, not tracing; counting = an all-threads Scope (today \
-         still full site tracking, 1 frame); tracking = start(16) + Scope, every live block with \
-         its stack.\n"
+        "memassert modes: off = installed, not tracing; counting = an all-threads counting Scope \
+         (exact figures, a record per live block, no stacks); tracking = an all-threads Scope with \
+         16-frame tracebacks, every live block with its site stack.\n"
     );
     let name_width = 9;
     let col_width = |c: &Config| c.name.len().max(9);
@@ -615,7 +615,7 @@ fn render_table(
             let _ = writeln!(
                 out,
                 "tracker memory per live block (tracking, strings, while alive): {per:.1} B \
-                 (tracker_memory() {bytes} B / {blocks} live traced blocks; includes interned \
+                 (tracker_memory() {bytes} B / {blocks} live tracked blocks; includes interned \
                  stacks and symbols)"
             );
         }

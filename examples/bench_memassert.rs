@@ -3,14 +3,13 @@
 //!
 //! - `off`: installed, nothing tracing and no scope open (the hot path is
 //!   one relaxed load);
-//! - `counting`: inside an all-threads [`memassert::Scope`]. The runtime has
-//!   no counting-only scope (peak/total/allocs without sites) yet, so this is
-//!   the cheapest scope it offers, one frame per traceback: it currently
-//!   still does full site tracking (stack capture and a live-block record per
-//!   allocation).
-//! - `tracking`: `memassert::start(16)` plus an open scope: every live block
-//!   with its 16-frame site stack, as `#[track_alloc]` uses. On the
-//!   `strings` workload it also reports the tracker's memory per live block.
+//! - `counting`: inside an all-threads counting [`memassert::Scope`]
+//!   (`Scope::options().counting()`): exact peak/total/allocs/leaks, a
+//!   record per live block, no stacks;
+//! - `tracking`: inside an all-threads scope with 16-frame tracebacks, as
+//!   `#[track_alloc(threads = "all")]` uses: every live block with its site
+//!   stack. On the `strings` workload it also reports the tracker's memory
+//!   per live block.
 //!
 //! Run by `cargo run --release --example bench`; see `bench_workloads.rs`.
 
@@ -44,10 +43,7 @@ fn main() {
             print_result(&args, &timed, &[]);
         }
         "counting" => {
-            // TODO(counting scope): replace with the counting-only scope
-            // once the runtime has one; today this scope captures a stack
-            // and keeps a record for every block.
-            let scope = memassert::Scope::options().frames(1).all_threads().start();
+            let scope = memassert::Scope::options().counting().all_threads().start();
             let warmup = warm_up();
             let timed = run_workload(&args.workload, args.scale, &mut || {});
             let report = scope.finish();
@@ -62,7 +58,6 @@ fn main() {
             );
         }
         "tracking" => {
-            memassert::start(TRACKING_FRAMES);
             let scope = memassert::Scope::options()
                 .frames(TRACKING_FRAMES)
                 .all_threads()
@@ -70,14 +65,9 @@ fn main() {
             let warmup = warm_up();
             let mut live = None;
             let timed = run_workload(&args.workload, args.scale, &mut || {
-                // Tracker memory first: the snapshot that counts the blocks
-                // resolves symbols, which the tracker then holds too.
-                let tracker_bytes = memassert::tracker_memory();
-                let blocks = memassert::take_snapshot().traces().len();
-                live = Some((tracker_bytes, blocks));
+                live = Some((memassert::tracker_memory(), memassert::tracked_blocks()));
             });
             let report = scope.finish();
-            memassert::stop();
             let mut extra = vec![
                 ("allocs", report.allocs().to_string()),
                 ("peak", report.peak().to_string()),

@@ -139,7 +139,7 @@ pub use filter::Filter;
 pub use memassert_macros::track_alloc;
 pub use mirror::{
     clear_traces, is_tracing, reset_peak, start, stop, take_snapshot, traceback_limit,
-    traceback_of, traced_memory, tracker_memory, Usage, MAX_FRAMES,
+    traceback_of, traced_memory, tracked_blocks, tracker_memory, Usage, MAX_FRAMES,
 };
 pub use recording::is_installed;
 pub use report::Report;

@@ -179,6 +179,26 @@ pub fn tracker_memory() -> usize {
     live_table::footprint().1 + stack_table::footprint().1 + symbolize::footprint().1
 }
 
+/// Number of live blocks the tracker holds a record of: traced blocks and
+/// those of open scopes. With [`tracker_memory`], the tracker's cost per
+/// block.
+///
+/// ```
+/// memassert::install!();
+/// fn main() {
+///     let scope = memassert::Scope::start();
+///     let blocks: Vec<Box<u32>> = (0..100).map(Box::new).collect();
+///     assert!(memassert::tracked_blocks() >= 101);
+///     let _ = scope.finish();
+///     # drop(blocks);
+/// }
+/// ```
+pub fn tracked_blocks() -> usize {
+    require_installed("tracked_blocks");
+    let _untracked = Guard::enter();
+    live_table::footprint().0
+}
+
 /// Where a live traced block was allocated (tracemalloc's
 /// `get_object_traceback()`): `None` when it is not traced.
 ///
