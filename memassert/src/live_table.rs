@@ -80,6 +80,10 @@ impl Hasher for AddrHasher {
         self.0 = (m as u64) ^ ((m >> 64) as u64);
     }
     #[inline]
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    #[inline]
     fn write_usize(&mut self, n: usize) {
         self.write_u64(n as u64);
     }

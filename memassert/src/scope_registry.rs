@@ -11,9 +11,11 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
 
+use crate::live_table::AddrHasher;
 use crate::recording::{self, SCOPES};
 use crate::stack_table::{Class, StackId};
 use crate::{live_table, stack_table, symbolize};
@@ -48,7 +50,7 @@ pub(crate) struct State {
     pub(crate) peak: usize,
     pub(crate) total: usize,
     pub(crate) allocs: usize,
-    pub(crate) sites: HashMap<StackId, Site>,
+    pub(crate) sites: HashMap<StackId, Site, BuildHasherDefault<AddrHasher>>,
     /// Bumped each time a new peak is reached.
     epoch: u64,
 }
