@@ -46,17 +46,18 @@ pub(crate) fn hook(bit: u32) -> bool {
 /// Records a fresh block.
 #[inline(never)]
 pub(crate) fn on_alloc(ptr: *mut u8, size: usize) {
-    record(ptr, size, false);
+    record(ptr, size, None);
 }
 
 /// Records the block a successful `realloc` returned (its old record was
 /// already taken by [`on_free`]).
 #[inline(never)]
-pub(crate) fn on_realloc(ptr: *mut u8, size: usize) {
-    record(ptr, size, true);
+pub(crate) fn on_realloc(ptr: *mut u8, size: usize, old_size: usize) {
+    record(ptr, size, Some(old_size));
 }
 
-fn record(ptr: *mut u8, size: usize, realloc: bool) {
+/// `realloc_from`: the old size, when the block comes from a `realloc`.
+fn record(ptr: *mut u8, size: usize, realloc_from: Option<usize>) {
     // Inside the tracker already (its own bookkeeping allocating): untracked.
     let Some(_guard) = Guard::enter() else { return };
     let hooks = HOOKS.load(Relaxed);
@@ -84,7 +85,7 @@ fn record(ptr: *mut u8, size: usize, realloc: bool) {
         scope
     };
     if scope != 0 {
-        scope_registry::on_alloc(scope, stack, size, realloc);
+        scope_registry::on_alloc(scope, stack, size, realloc_from);
     }
     let replaced = live_table::insert(ptr as usize, Entry::new(size, stack, scope, tracing));
     if let Some(stale) = replaced {
@@ -96,14 +97,17 @@ fn record(ptr: *mut u8, size: usize, realloc: bool) {
 
 /// Forgets a block that is about to be freed (or moved by `realloc`),
 /// returning its record.
+/// `realloc`: the block is being moved or resized, not given back.
 #[inline(never)]
-pub(crate) fn on_free(ptr: *mut u8) -> Option<Entry> {
+pub(crate) fn on_free(ptr: *mut u8, realloc: bool) -> Option<Entry> {
     // From inside the tracker: a block of the tracker's own, never recorded.
     // (Taking a shard lock here could deadlock with the insert that is
     // resizing that very shard.)
     let _guard = Guard::enter()?;
     let entry = live_table::remove(ptr as usize)?;
-    forget_scope_part(&entry);
+    if entry.scope() != 0 {
+        scope_registry::on_free(entry.scope(), entry.stack, entry.size, realloc);
+    }
     Some(entry)
 }
 
@@ -122,7 +126,7 @@ pub(crate) fn restore(ptr: *mut u8, old: Option<Entry>) {
 
 fn forget_scope_part(entry: &Entry) {
     if entry.scope() != 0 {
-        scope_registry::on_free(entry.scope(), entry.stack, entry.size);
+        scope_registry::on_free(entry.scope(), entry.stack, entry.size, false);
     }
 }
 

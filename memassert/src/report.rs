@@ -55,6 +55,19 @@ pub struct Report {
     /// The test function the report is about: tracebacks stop above it
     /// (its own frame and the harness's are not news to anyone).
     test: Option<&'static str>,
+    /// stats_alloc's counters for the scope.
+    pub(crate) stats: StatsCounters,
+}
+
+/// The scope's figures in stats_alloc's terms.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct StatsCounters {
+    pub(crate) allocations: usize,
+    pub(crate) deallocations: usize,
+    pub(crate) reallocations: usize,
+    pub(crate) bytes_allocated: usize,
+    pub(crate) bytes_deallocated: usize,
+    pub(crate) bytes_reallocated: isize,
 }
 
 impl Report {
@@ -74,6 +87,38 @@ impl Report {
             baseline,
             frames,
             test: None,
+            stats: StatsCounters::default(),
+        }
+    }
+
+    /// The scope's figures as stats_alloc's `Stats` (feature `stats_alloc`),
+    /// for code moving from `stats_alloc::Region`: allocations and
+    /// reallocations made in the scope, deallocations of the scope's blocks,
+    /// and bytes by stats_alloc's rules (a reallocation's growth counts as
+    /// allocated bytes, its shrinkage as deallocated bytes). Unlike a
+    /// `Region`, only the scope's own work counts, not other threads'.
+    ///
+    /// ```
+    /// memassert::install!();
+    /// fn main() {
+    ///     let (_, report) = memassert::track(|| {
+    ///         let mut v: Vec<u8> = Vec::with_capacity(10);
+    ///         v.extend_from_slice(&[0; 20]);
+    ///     });
+    ///     let stats = report.stats();
+    ///     assert_eq!((stats.allocations, stats.reallocations, stats.deallocations), (1, 1, 1));
+    ///     assert_eq!(stats.bytes_allocated, 20);
+    /// }
+    /// ```
+    #[cfg(feature = "stats_alloc")]
+    pub fn stats(&self) -> stats_alloc::Stats {
+        stats_alloc::Stats {
+            allocations: self.stats.allocations,
+            deallocations: self.stats.deallocations,
+            reallocations: self.stats.reallocations,
+            bytes_allocated: self.stats.bytes_allocated,
+            bytes_deallocated: self.stats.bytes_deallocated,
+            bytes_reallocated: self.stats.bytes_reallocated,
         }
     }
 

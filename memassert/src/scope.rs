@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use crate::recording::require_installed;
 use crate::reentrancy::Guard;
-use crate::report::{Report, SiteRecord};
+use crate::report::{Report, SiteRecord, StatsCounters};
 use crate::scope_registry::{self, Opened};
 use crate::stack_capture;
 use crate::stack_table::StackId;
@@ -208,14 +208,23 @@ impl Scope {
                 }
             })
             .collect();
-        Report::new(
+        let mut report = Report::new(
             state.peak,
             state.total,
             state.allocs,
             sites,
             self.baseline.take(),
             self.frames,
-        )
+        );
+        report.stats = StatsCounters {
+            allocations: state.allocs - state.reallocs,
+            deallocations: state.frees,
+            reallocations: state.reallocs,
+            bytes_allocated: state.stats_bytes_allocated,
+            bytes_deallocated: state.stats_bytes_deallocated,
+            bytes_reallocated: state.bytes_reallocated,
+        };
+        report
     }
 }
 

@@ -51,6 +51,14 @@ pub(crate) struct State {
     pub(crate) total: usize,
     pub(crate) allocs: usize,
     pub(crate) sites: HashMap<StackId, Site, BuildHasherDefault<AddrHasher>>,
+    /// stats_alloc's view: reallocations among `allocs`, blocks given back,
+    /// and bytes by its rules (a realloc's growth counts as allocated, its
+    /// shrinkage as deallocated).
+    pub(crate) reallocs: usize,
+    pub(crate) frees: usize,
+    pub(crate) stats_bytes_allocated: usize,
+    pub(crate) stats_bytes_deallocated: usize,
+    pub(crate) bytes_reallocated: isize,
     /// Bumped each time a new peak is reached.
     epoch: u64,
 }
@@ -282,14 +290,34 @@ fn for_chain(mut tag: u32, mut f: impl FnMut(&mut State)) {
     }
 }
 
-pub(crate) fn on_alloc(tag: u32, stack: StackId, size: usize, _realloc: bool) {
-    for_chain(tag, |s| s.alloc(stack, size, true));
+pub(crate) fn on_alloc(tag: u32, stack: StackId, size: usize, realloc_from: Option<usize>) {
+    for_chain(tag, |s| {
+        s.alloc(stack, size, true);
+        match realloc_from {
+            None => s.stats_bytes_allocated += size,
+            Some(old) => {
+                s.reallocs += 1;
+                if size > old {
+                    s.stats_bytes_allocated += size - old;
+                } else {
+                    s.stats_bytes_deallocated += old - size;
+                }
+                s.bytes_reallocated += size as isize - old as isize;
+            }
+        }
+    });
 }
 
 pub(crate) fn on_restore(tag: u32, stack: StackId, size: usize) {
     for_chain(tag, |s| s.alloc(stack, size, false));
 }
 
-pub(crate) fn on_free(tag: u32, stack: StackId, size: usize) {
-    for_chain(tag, |s| s.free(stack, size));
+pub(crate) fn on_free(tag: u32, stack: StackId, size: usize, realloc: bool) {
+    for_chain(tag, |s| {
+        s.free(stack, size);
+        if !realloc {
+            s.frees += 1;
+            s.stats_bytes_deallocated += size;
+        }
+    });
 }

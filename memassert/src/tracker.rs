@@ -97,7 +97,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracker<A> {
         // it back, another thread may be handed the same address and record
         // it, and removing after that would drop the other thread's record.
         if recording::hooks_on() {
-            recording::on_free(ptr);
+            recording::on_free(ptr, false);
         }
         // SAFETY: `ptr` was allocated by us, i.e. by `inner`, with `layout`.
         unsafe { self.inner.dealloc(ptr, layout) }
@@ -111,14 +111,14 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracker<A> {
         }
         // Same ordering as `dealloc`: the old record goes first, since a
         // moving realloc frees the old address before it returns.
-        let old = recording::on_free(ptr);
+        let old = recording::on_free(ptr, true);
         // SAFETY: forwarded unchanged.
         let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
         if new.is_null() {
             // The old block is still live and unchanged: put its record back.
             recording::restore(ptr, old);
         } else {
-            recording::on_realloc(new, new_size);
+            recording::on_realloc(new, new_size, layout.size());
         }
         new
     }
