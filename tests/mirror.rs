@@ -265,8 +265,8 @@ fn reset_peak_sets_peak_to_current() {
 #[test]
 fn tracker_memory_grows_with_live_blocks() {
     let _t = Tracing::start(1);
+    // May be 0 in a fresh process (one test per process under nextest).
     let before = memassert::tracker_memory();
-    assert!(before > 0, "the tables are never empty while tracing");
     let blocks: Vec<Box<u64>> = (0..20_000).map(Box::new).collect();
     let during = memassert::tracker_memory();
     assert!(during > before, "{during} <= {before}");

@@ -35,14 +35,14 @@ Top 1 site by live size at peak
 #1: tests/readme_demo.rs:11: size=1200 KiB, count=4, average=300 KiB
     self.entries.push(value.to_vec());
     tests/readme_demo.rs:11 in readme_demo::Cache::insert
-    tests/readme_demo.rs:19 in readme_demo::cache_stays_small::{{closure}}
+    tests/readme_demo.rs:21 in readme_demo::cache_stays_small::{{closure}}
 
 memassert: leaked 1.2 MiB in 4 blocks exceeds leaks 0 B in readme_demo::cache_stays_small
 Top 1 site by leaked size
 #1: tests/readme_demo.rs:11: size=1200 KiB, count=4, average=300 KiB
     self.entries.push(value.to_vec());
     tests/readme_demo.rs:11 in readme_demo::Cache::insert
-    tests/readme_demo.rs:19 in readme_demo::cache_stays_small::{{closure}}
+    tests/readme_demo.rs:21 in readme_demo::cache_stays_small::{{closure}}
 Measured: peak 1.2 MiB, total 1.2 MiB in 4 allocations, leaked 1.2 MiB in 4 blocks";
     for (i, (got, want)) in message.lines().zip(expected.lines()).enumerate() {
         assert_eq!(got, want, "line {} of the report", i + 1);
