@@ -61,6 +61,7 @@ pub struct Report {
 
 /// The scope's figures in stats_alloc's terms.
 #[derive(Clone, Copy, Debug, Default)]
+#[cfg_attr(not(feature = "stats_alloc"), allow(dead_code))]
 pub(crate) struct StatsCounters {
     pub(crate) allocations: usize,
     pub(crate) deallocations: usize,
