@@ -152,7 +152,11 @@ fn resolve(ip: usize) -> Arc<[Resolved]> {
     backtrace::resolve(ip as *mut c_void, |symbol| {
         let function = symbol.name().map(|n| format!("{n:#}")).unwrap_or_default();
         let path = symbol.filename();
-        let internal = is_internal(&function, path);
+        let line = symbol.lineno().unwrap_or(0);
+        // libtest's generated `main` carries the span of the crate's first
+        // line: the harness, not the user's code.
+        let harness_main = line == 1 && function.ends_with("::main");
+        let internal = harness_main || is_internal(&function, path);
         let tracker = is_tracker(&function, path);
         let file = match path {
             Some(p) => paths::display_path(p),
@@ -163,7 +167,7 @@ fn resolve(ip: usize) -> Arc<[Resolved]> {
         frames.push(Resolved {
             frame: Frame {
                 file,
-                line: symbol.lineno().unwrap_or(0),
+                line,
                 function,
             },
             internal,
