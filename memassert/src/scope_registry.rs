@@ -61,6 +61,9 @@ pub(crate) struct State {
     pub(crate) bytes_reallocated: isize,
     /// Bumped each time a new peak is reached.
     epoch: u64,
+    /// This scope's tag and its enclosing scope's (0: none).
+    tag: u32,
+    parent: u32,
 }
 
 impl State {
@@ -229,7 +232,11 @@ pub(crate) fn open(all_threads: bool, stacks: bool) -> Option<Opened> {
     slot.parent.store(parent, Relaxed);
     slot.stacks
         .store(stacks || (parent != 0 && wants_stacks(parent)), Relaxed);
-    *lock(slot) = Some(State::default());
+    *lock(slot) = Some(State {
+        tag,
+        parent,
+        ..State::default()
+    });
     let previous_current = CURRENT.try_with(|c| c.replace(tag)).unwrap_or(0);
     let previous_all = all_threads.then(|| ALL_THREADS.swap(tag, Relaxed));
     if OPEN.fetch_add(1, Relaxed) == 0 {
@@ -252,7 +259,12 @@ pub(crate) fn close(opened: Opened) -> State {
         ALL_THREADS.store(previous, Relaxed);
     }
     let parent = slot.parent.load(Relaxed);
-    live_table::retag(opened.tag, parent);
+    // Still-live blocks move to the parent: a scan of the live table, only
+    // needed when there are some.
+    let live = lock(slot).as_ref().map_or(0, |s| s.blocks);
+    if live > 0 {
+        live_table::retag(opened.tag, parent);
+    }
     let state = lock(slot).take().unwrap_or_default();
     if OPEN.fetch_sub(1, Relaxed) == 1 {
         recording::set_hook(SCOPES, false);
@@ -280,13 +292,20 @@ fn for_chain(mut tag: u32, mut f: impl FnMut(&mut State)) {
         }
         let (index, generation) = split(tag);
         let slot = &SLOTS_[index];
-        if slot.generation.load(Relaxed) != generation {
-            return;
-        }
-        if let Some(state) = lock(slot).as_mut() {
-            f(state);
-        }
-        tag = slot.parent.load(Relaxed);
+        let mut state = lock(slot);
+        tag = match state.as_mut() {
+            // The tag is checked under the lock: the slot cannot be reused
+            // by another scope between the check and the update.
+            Some(state) if state.tag == tag => {
+                f(state);
+                state.parent
+            }
+            Some(_) => return,
+            // Closed a moment ago (its blocks moved to its parent while this
+            // free was under way): pass the change on to the parent.
+            None if slot.generation.load(Relaxed) == generation => slot.parent.load(Relaxed),
+            None => return,
+        };
     }
 }
 
