@@ -295,3 +295,43 @@ fn failure_report_text() {
         "{tb}"
     );
 }
+
+#[test]
+fn counting_scope_is_exact_without_sites() {
+    let scope = Scope::options().counting().start();
+    let a = raw(1000);
+    let b = raw(24);
+    free(a);
+    let (tx, rx) = mpsc::channel::<SendPtr>();
+    let t = std::thread::spawn(move || {
+        let p = rx.recv().unwrap();
+        free((p.0, p.1));
+    });
+    let (ptr, layout) = raw(4096);
+    tx.send(SendPtr(ptr, layout)).unwrap();
+    t.join().unwrap();
+    drop(tx);
+    let report = scope.finish();
+    // 1000 + 24 live, then 24 + 4096 (the channel's own blocks come and
+    // go in between): the peak is at least both.
+    assert!(report.peak() >= 4096 + 24, "{}", report.peak());
+    assert_eq!(report.leaked(), 24);
+    assert_eq!(report.leaked_blocks(), 1);
+    assert!(report.statistics(Key::Line).is_empty());
+    assert!(report.peak_statistics(Key::Line).is_empty());
+    free(b);
+}
+
+#[test]
+fn counting_scope_inside_a_tracking_scope_keeps_sites_for_the_outer() {
+    let outer = Scope::start();
+    let inner = Scope::options().counting().start();
+    let kept = raw(77);
+    let inner_report = inner.finish();
+    let outer_report = outer.finish();
+    assert_eq!(inner_report.leaked(), 77);
+    let sites = outer_report.statistics(Key::Line);
+    assert_eq!(sites.len(), 1, "{sites:?}");
+    assert_eq!(sites[0].traceback.site().file, "tests/scopes.rs");
+    free(kept);
+}

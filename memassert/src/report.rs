@@ -52,6 +52,9 @@ pub struct Report {
     sites: Vec<SiteRecord>,
     baseline: Option<HashMap<StackId, (usize, usize)>>,
     frames: usize,
+    /// Live bytes and blocks at the end, and at the checkpoint (0 without).
+    pub(crate) live: (usize, usize),
+    pub(crate) baseline_live: (usize, usize),
     /// The test function the report is about: tracebacks stop above it
     /// (its own frame and the harness's are not news to anyone).
     test: Option<&'static str>,
@@ -89,6 +92,8 @@ impl Report {
             frames,
             test: None,
             stats: StatsCounters::default(),
+            live: (0, 0),
+            baseline_live: (0, 0),
         }
     }
 
@@ -148,22 +153,13 @@ impl Report {
     /// [`checkpoint`](crate::Scope::checkpoint), the growth of those since
     /// the checkpoint (never below zero).
     pub fn leaked(&self) -> usize {
-        let live: usize = self.sites.iter().map(|s| s.live_bytes).sum();
-        live.saturating_sub(self.baseline_sum().0)
+        self.live.0.saturating_sub(self.baseline_live.0)
     }
 
     /// Blocks allocated in the scope and still live at its end (after a
     /// checkpoint, their growth since it).
     pub fn leaked_blocks(&self) -> usize {
-        let live: usize = self.sites.iter().map(|s| s.live_blocks).sum();
-        live.saturating_sub(self.baseline_sum().1)
-    }
-
-    fn baseline_sum(&self) -> (usize, usize) {
-        self.baseline.as_ref().map_or((0, 0), |b| {
-            b.values()
-                .fold((0, 0), |(x, y), &(bytes, blocks)| (x + bytes, y + blocks))
-        })
+        self.live.1.saturating_sub(self.baseline_live.1)
     }
 
     /// Frames kept per traceback.

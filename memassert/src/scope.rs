@@ -45,6 +45,7 @@ pub struct Scope {
     opened: Option<Opened>,
     frames: usize,
     baseline: Option<HashMap<StackId, (usize, usize)>>,
+    baseline_live: (usize, usize),
     // The scope is tied to the thread that opened it.
     _not_send: std::marker::PhantomData<*const ()>,
 }
@@ -124,6 +125,7 @@ impl ScopeOptions {
             opened: Some(opened),
             frames: self.frames,
             baseline: None,
+            baseline_live: (0, 0),
             _not_send: std::marker::PhantomData,
         }
     }
@@ -166,14 +168,19 @@ impl Scope {
     pub fn checkpoint(&mut self) {
         let Some(opened) = &self.opened else { return };
         let _untracked = Guard::enter();
-        self.baseline = scope_registry::with_state(opened.tag, |state| {
-            state
+        let taken = scope_registry::with_state(opened.tag, |state| {
+            let sites = state
                 .sites
                 .iter()
                 .filter(|(_, s)| s.blocks > 0)
                 .map(|(&stack, s)| (stack, (s.bytes, s.blocks)))
-                .collect()
+                .collect();
+            (sites, (state.current, state.blocks))
         });
+        if let Some((sites, live)) = taken {
+            self.baseline = Some(sites);
+            self.baseline_live = live;
+        }
     }
 
     pub(crate) fn has_checkpoint(&self) -> bool {
@@ -216,6 +223,8 @@ impl Scope {
             self.baseline.take(),
             self.frames,
         );
+        report.live = (state.current, state.blocks);
+        report.baseline_live = self.baseline_live;
         report.stats = StatsCounters {
             allocations: state.allocs - state.reallocs,
             deallocations: state.frees,
