@@ -109,6 +109,12 @@
 
 #![warn(missing_docs)]
 
+#[cfg(all(
+    target_arch = "x86_64",
+    target_os = "linux",
+    not(memassert_frame_pointers)
+))]
+mod dwarf_unwind;
 mod export;
 mod filter;
 #[cfg(memassert_frame_pointers)]

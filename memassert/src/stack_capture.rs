@@ -41,11 +41,25 @@ pub(crate) fn capture(buf: &mut [usize; MAX_RAW_FRAMES]) -> usize {
 }
 
 /// Fills `buf` with the caller's return addresses, innermost first, and
-/// returns how many were written (DWARF unwinding).
+/// returns how many were written (DWARF unwinding): with framehop's cached
+/// rules where it can vouch for the result (`dwarf_unwind`), otherwise with
+/// the system unwinder.
 #[cfg(not(memassert_frame_pointers))]
 #[inline(always)]
 pub(crate) fn capture(buf: &mut [usize; MAX_RAW_FRAMES]) -> usize {
     let depth = DEPTH.load(Relaxed).min(MAX_RAW_FRAMES);
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    if let Some(n) = crate::dwarf_unwind::capture(buf, depth) {
+        return n;
+    }
+    capture_libgcc(buf, depth)
+}
+
+/// [`capture`] with the system unwinder (`_Unwind_Backtrace`): at most
+/// `depth` frames.
+#[cfg(not(memassert_frame_pointers))]
+pub(crate) fn capture_libgcc(buf: &mut [usize; MAX_RAW_FRAMES], depth: usize) -> usize {
+    let depth = depth.min(MAX_RAW_FRAMES);
     let mut n = 0;
     // SAFETY: `trace_unsynchronized` is unsafe only because it takes no lock
     // against concurrent unwinder initialisation on some platforms; on the
