@@ -58,13 +58,24 @@ struct Recent {
 
 const RECENT_SLOTS: usize = 128;
 
+/// A thread's capture buffer and its cache of recent stacks.
+struct PerThread {
+    /// Direct-mapped cache of this thread's recent stacks, so the common
+    /// case (a site allocating again) takes no lock at all.
+    recent: [Recent; RECENT_SLOTS],
+    /// Return addresses of the capture under way: reused, so a capture does
+    /// not zero a fresh buffer each time.
+    buf: [usize; MAX_RAW_FRAMES],
+}
+
 thread_local! {
-    // Direct-mapped cache of this thread's recent stacks, so the common
-    // case (a site allocating again) takes no lock at all. const-initialised
-    // and drop-free, so it works during thread teardown; only touched with
-    // the reentrancy guard held, so never re-entered.
-    static RECENT: UnsafeCell<[Recent; RECENT_SLOTS]> = const {
-        UnsafeCell::new([Recent { key: (0, 0), id: 0, class: Class::Unknown }; RECENT_SLOTS])
+    // const-initialised and drop-free, so it works during thread teardown;
+    // only touched with the reentrancy guard held, so never re-entered.
+    static PER_THREAD: UnsafeCell<PerThread> = const {
+        UnsafeCell::new(PerThread {
+            recent: [Recent { key: (0, 0), id: 0, class: Class::Unknown }; RECENT_SLOTS],
+            buf: [0; MAX_RAW_FRAMES],
+        })
     };
 }
 
@@ -81,11 +92,13 @@ fn key(ips: &[usize]) -> (u64, u64) {
     (a | 1, b)
 }
 
-fn with_recent<R>(f: impl FnOnce(&mut [Recent; RECENT_SLOTS]) -> R) -> Option<R> {
-    RECENT
+fn with_thread<R>(f: impl FnOnce(&mut PerThread) -> R) -> Option<R> {
+    PER_THREAD
         .try_with(|cell| {
             // SAFETY: thread-local, and only reached with the reentrancy
-            // guard held, so no other reference to it exists right now.
+            // guard held (nothing called from `f` can reach it again: an
+            // allocation made meanwhile returns early), so no other
+            // reference to it exists right now.
             f(unsafe { &mut *cell.get() })
         })
         .ok()
@@ -95,24 +108,36 @@ fn with_recent<R>(f: impl FnOnce(&mut [Recent; RECENT_SLOTS]) -> R) -> Option<R>
 /// class. Call with the guard held.
 #[inline]
 pub(crate) fn capture_here() -> (StackId, Class) {
-    let mut buf = [0usize; MAX_RAW_FRAMES];
-    let n = stack_capture::capture(&mut buf);
-    let ips = &buf[..n];
-    let key = key(ips);
-    let slot = (key.0 as usize) % RECENT_SLOTS;
-    if let Some(Some(hit)) = with_recent(|recent| (recent[slot].key == key).then_some(recent[slot]))
-    {
-        return (hit.id, hit.class);
-    }
-    let (id, class) = intern(ips);
-    with_recent(|recent| recent[slot] = Recent { key, id, class });
-    (id, class)
+    with_thread(|t| {
+        let n = stack_capture::capture(&mut t.buf);
+        let ips = &t.buf[..n];
+        let key = key(ips);
+        let slot = (key.0 as usize) % RECENT_SLOTS;
+        let hit = t.recent[slot];
+        if hit.key == key {
+            return (hit.id, hit.class);
+        }
+        let (id, class) = intern(ips);
+        t.recent[slot] = Recent { key, id, class };
+        (id, class)
+    })
+    .unwrap_or_else(|| {
+        // No thread-local storage (cannot happen for a const, drop-free
+        // slot, but never fail inside the allocator): capture uncached.
+        let mut buf = [0usize; MAX_RAW_FRAMES];
+        let n = stack_capture::capture(&mut buf);
+        intern(&buf[..n])
+    })
 }
 
 /// Updates this thread's cached class of a stack.
 pub(crate) fn remember_class(id: StackId, class: Class) {
-    with_recent(|recent| {
-        for slot in recent.iter_mut().filter(|s| s.id == id && s.key != (0, 0)) {
+    with_thread(|t| {
+        for slot in t
+            .recent
+            .iter_mut()
+            .filter(|s| s.id == id && s.key != (0, 0))
+        {
             slot.class = class;
         }
     });
