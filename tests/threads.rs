@@ -275,3 +275,42 @@ fn many_threads_churn() {
         assert_eq!(memassert::traced_memory().current, 0);
     });
 }
+
+/// A thread-local whose destructor allocates and frees while the thread is
+/// being torn down, with tracing and a scope on: nothing deadlocks, panics
+/// or loses count.
+#[test]
+fn allocations_in_thread_local_destructors() {
+    struct AllocatesOnDrop(Vec<u8>);
+    impl Drop for AllocatesOnDrop {
+        fn drop(&mut self) {
+            let scratch: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+            self.0.extend_from_slice(scratch.concat().as_bytes());
+        }
+    }
+    thread_local! {
+        static SLOT: std::cell::RefCell<Option<AllocatesOnDrop>> = const { std::cell::RefCell::new(None) };
+    }
+    let _lock = serial();
+    let scope = memassert::Scope::options().all_threads().start();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(|| {
+                SLOT.with(|s| *s.borrow_mut() = Some(AllocatesOnDrop(vec![0; 64])));
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let report = scope.finish();
+    // Each worker's 64-byte block and its destructor's scratch were freed.
+    assert!(report.total() >= 4 * 64, "{}", report);
+    let leaked_here: usize = report
+        .statistics(memassert::Key::Line)
+        .iter()
+        .filter(|s| s.traceback.site().file == "tests/threads.rs")
+        .map(|s| s.size)
+        .sum();
+    assert_eq!(leaked_here, 0, "{report}");
+}

@@ -74,7 +74,11 @@ impl ScopeOptions {
         self
     }
 
-    /// Count every thread's allocations, not only this thread's.
+    /// Count every thread's allocations, not only this thread's. Threads
+    /// with a scope of their own count in theirs. Meant for one test per
+    /// process (cargo-nextest): all-threads scopes open at the same time on
+    /// different threads (libtest's parallel tests) do not share out other
+    /// threads' allocations between them; the latest opened gets them.
     pub fn all_threads(mut self) -> Self {
         self.all_threads = true;
         self
