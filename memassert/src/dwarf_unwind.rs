@@ -60,7 +60,7 @@
 //! CFI is an expression framehop evaluates itself, or fails and falls back);
 //! aarch64 and other targets keep the system unwinder.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::ops::Range;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
@@ -100,9 +100,6 @@ static BUILDS: AtomicUsize = AtomicUsize::new(0);
 const MAX_BUILDS: usize = 64;
 
 thread_local! {
-    // (low, high) bounds of this thread's stack; (0, 0) until first use.
-    // const-initialised and drop-free: usable during thread teardown.
-    static STACK_BOUNDS: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
     // framehop's rule caches for this thread. Its destructor frees them at
     // thread exit; afterwards `try_with` fails and captures fall back.
     static CACHE: RefCell<Option<Box<Caches>>> = const { RefCell::new(None) };
@@ -158,30 +155,6 @@ impl Caches {
     }
 }
 
-/// This thread's stack, as `[low, high)`, or `(0, 0)` if unknown.
-fn stack_bounds() -> (usize, usize) {
-    let cached = STACK_BOUNDS.try_with(Cell::get).unwrap_or((0, 0));
-    if cached.1 != 0 {
-        return cached;
-    }
-    let mut bounds = (0, 0);
-    // SAFETY: plain libc calls on a zeroed attribute object that we
-    // initialise, read and destroy here; no pointers escape.
-    unsafe {
-        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
-        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) == 0 {
-            let mut addr: *mut libc::c_void = ptr::null_mut();
-            let mut size: libc::size_t = 0;
-            if libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0 {
-                bounds = (addr as usize, addr as usize + size);
-            }
-            libc::pthread_attr_destroy(&mut attr);
-        }
-    }
-    let _ = STACK_BOUNDS.try_with(|b| b.set(bounds));
-    bounds
-}
-
 /// Fills `buf[..depth]` with the caller's return addresses, each moved back
 /// one byte into its call instruction, innermost first (the first entry is
 /// inside this function); returns how many, or `None` when the caller must
@@ -202,7 +175,7 @@ pub(crate) fn capture(buf: &mut [usize], depth: usize) -> Option<usize> {
             options(nomem, nostack, preserves_flags),
         );
     }
-    let (low, high) = stack_bounds();
+    let (low, high) = crate::thread_stack::bounds();
     if sp < low || sp >= high {
         return None;
     }

@@ -8,40 +8,6 @@
 //! base. A chain broken by code without frame pointers ends the walk early
 //! (a shorter stack), never a read outside the stack.
 
-use std::cell::Cell;
-
-thread_local! {
-    // (low, high) bounds of this thread's stack; (0, 0) until first use.
-    // const-initialised and drop-free: usable during thread teardown.
-    static BOUNDS: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
-}
-
-/// This thread's stack, as `[low, high)`. Called with the reentrancy guard
-/// held: `pthread_getattr_np` may allocate (for the main thread it reads
-/// `/proc/self/maps`).
-fn stack_bounds() -> (usize, usize) {
-    let cached = BOUNDS.try_with(Cell::get).unwrap_or((0, 0));
-    if cached.1 != 0 {
-        return cached;
-    }
-    let mut bounds = (0, 0);
-    // SAFETY: plain libc calls on a zeroed attribute object that we
-    // initialise, read and destroy here; no pointers escape.
-    unsafe {
-        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
-        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) == 0 {
-            let mut addr: *mut libc::c_void = std::ptr::null_mut();
-            let mut size: libc::size_t = 0;
-            if libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0 {
-                bounds = (addr as usize, addr as usize + size);
-            }
-            libc::pthread_attr_destroy(&mut attr);
-        }
-    }
-    let _ = BOUNDS.try_with(|b| b.set(bounds));
-    bounds
-}
-
 #[inline(always)]
 fn frame_pointer() -> usize {
     let fp: usize;
@@ -62,7 +28,7 @@ fn frame_pointer() -> usize {
 /// into its call instruction), innermost first; returns how many.
 #[inline(always)]
 pub(crate) fn walk(buf: &mut [usize], depth: usize) -> usize {
-    let (low, high) = stack_bounds();
+    let (low, high) = crate::thread_stack::bounds();
     let mut fp = frame_pointer();
     let mut n = 0;
     let depth = depth.min(buf.len());

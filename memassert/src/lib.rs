@@ -138,6 +138,11 @@ mod stack_table;
 mod statistics;
 mod symbolize;
 mod test_support;
+#[cfg(any(
+    memassert_frame_pointers,
+    all(target_arch = "x86_64", target_os = "linux")
+))]
+mod thread_stack;
 mod traceback;
 mod tracker;
 
