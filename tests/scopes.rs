@@ -335,3 +335,51 @@ fn counting_scope_inside_a_tracking_scope_keeps_sites_for_the_outer() {
     assert_eq!(sites[0].traceback.site().file, "tests/scopes.rs");
     free(kept);
 }
+
+/// Scopes opening and closing on other threads never switch this thread's
+/// scope off (the open count and the "scopes open" flag change together).
+#[test]
+fn concurrent_open_and_close_never_loses_a_scope() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static STOP: AtomicBool = AtomicBool::new(false);
+    let churners: Vec<_> = (0..3)
+        .map(|_| {
+            std::thread::spawn(|| {
+                while !STOP.load(Ordering::Relaxed) {
+                    let _ = Scope::options().counting().start().finish();
+                }
+            })
+        })
+        .collect();
+    for _ in 0..20_000 {
+        let scope = Scope::options().counting().start();
+        let block = std::hint::black_box(Box::new(7u64));
+        let report = scope.finish();
+        drop(block);
+        assert_eq!((report.allocs(), report.peak()), (1, 8));
+    }
+    STOP.store(true, Ordering::Relaxed);
+    for c in churners {
+        c.join().unwrap();
+    }
+}
+
+/// All-threads scopes closed out of order leave no closed scope behind as
+/// the one other threads count in.
+#[test]
+fn all_threads_scopes_closed_out_of_order() {
+    let a = Scope::options().all_threads().start();
+    let b = Scope::options().all_threads().start();
+    let _ = a.finish();
+    let _ = b.finish();
+    // No scope is open on this thread now: another thread's allocation must
+    // not count anywhere (a fresh scope on that thread sees only its own).
+    let seen = std::thread::spawn(|| {
+        let scope = Scope::start();
+        drop(std::hint::black_box(vec![0u8; 10]));
+        scope.finish().allocs()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(seen, 1);
+}

@@ -252,3 +252,18 @@ async fn below_tokio_test_measures_the_generated_fn() {
     let data = fetch(16).await;
     assert_eq!(data.len(), 16);
 }
+
+// A failing Result body is the test's own failure: its error (still live
+// when the body returns) is not reported as a leak.
+#[track_alloc(leaks = "0B")]
+fn fails_with_an_error() -> Result<(), String> {
+    Err("the body's own error, with an allocated message".to_string())
+}
+
+#[test]
+fn error_results_are_returned_unchecked() {
+    assert_eq!(
+        fails_with_an_error().unwrap_err(),
+        "the body's own error, with an allocated message"
+    );
+}

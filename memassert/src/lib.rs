@@ -167,6 +167,6 @@ pub use tracker::Tracker;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::report_snapshot::{snapshot_text, SNAPSHOT_DESCRIPTION};
-    pub use crate::test_support::{check, run_test, run_test_async, TestSpec};
+    pub use crate::test_support::{check, run_test, run_test_async, Outcome, TestSpec};
     pub use insta;
 }

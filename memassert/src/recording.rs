@@ -17,8 +17,11 @@ use crate::{scope_registry, stack_table};
 static HOOKS: AtomicU32 = AtomicU32::new(0);
 /// Global tracing (`memassert::start`) is on.
 pub(crate) const TRACING: u32 = 1;
-/// At least one [`Scope`](crate::Scope) is open somewhere.
-pub(crate) const SCOPES: u32 = 2;
+/// The number of open [`Scope`](crate::Scope)s lives in the bits from
+/// here up: counting them in the same word as the flags makes "a scope is
+/// open" change atomically with the count (a separate counter and flag
+/// could race a closing and an opening scope into "open, flag off").
+const SCOPE_ONE: u32 = 1 << 8;
 /// [`is_installed`] is probing for the tracker.
 const PROBE: u32 = 4;
 
@@ -37,6 +40,16 @@ pub(crate) fn set_hook(bit: u32, on: bool) {
     } else {
         HOOKS.fetch_and(!bit, Relaxed);
     }
+}
+
+/// Counts a scope opening.
+pub(crate) fn scope_opened() {
+    HOOKS.fetch_add(SCOPE_ONE, Relaxed);
+}
+
+/// Counts a scope closing.
+pub(crate) fn scope_closed() {
+    HOOKS.fetch_sub(SCOPE_ONE, Relaxed);
 }
 
 pub(crate) fn hook(bit: u32) -> bool {
@@ -65,7 +78,7 @@ fn record(ptr: *mut u8, size: usize, realloc_from: Option<usize>) {
         INSTALLED.store(true, Relaxed);
     }
     let tracing = hooks & TRACING != 0;
-    let scope = if hooks & SCOPES != 0 {
+    let scope = if hooks >= SCOPE_ONE {
         scope_registry::current_tag()
     } else {
         0
@@ -73,13 +86,16 @@ fn record(ptr: *mut u8, size: usize, realloc_from: Option<usize>) {
     if !tracing && scope == 0 {
         return;
     }
-    let (stack, class) = if tracing || scope_registry::wants_stacks(scope) {
+    let scope_stacks = scope != 0 && scope_registry::wants_stacks(scope);
+    let (stack, class) = if tracing || scope_stacks {
         stack_table::capture_here()
     } else {
         // A counting scope: figures only, no site.
         (scope_registry::NO_STACK, Class::User)
     };
-    let scope = if scope != 0 && scope_registry::excluded(stack, class) {
+    // Counting scopes count std's work too (they cannot tell it apart),
+    // even when tracing captured a stack anyway.
+    let scope = if scope_stacks && scope_registry::excluded(stack, class) {
         0
     } else {
         scope

@@ -12,11 +12,11 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::live_table::AddrHasher;
-use crate::recording::{self, SCOPES};
+use crate::recording;
 use crate::stack_table::{Class, StackId};
 use crate::{live_table, stack_table, symbolize};
 
@@ -64,6 +64,8 @@ pub(crate) struct State {
     /// This scope's tag and its enclosing scope's (0: none).
     tag: u32,
     parent: u32,
+    /// Whether this scope keeps per-site figures (false: counting).
+    keeps_sites: bool,
 }
 
 impl State {
@@ -83,7 +85,7 @@ impl State {
     }
 
     fn alloc(&mut self, stack: StackId, size: usize, count_request: bool) {
-        if stack == NO_STACK {
+        if stack == NO_STACK || !self.keeps_sites {
             return self.count_alloc(size, count_request);
         }
         let site = self.touch(stack);
@@ -115,7 +117,7 @@ impl State {
     }
 
     fn free(&mut self, stack: StackId, size: usize) {
-        if stack != NO_STACK {
+        if stack != NO_STACK && self.keeps_sites {
             let site = self.touch(stack);
             site.bytes = site.bytes.saturating_sub(size);
             site.blocks = site.blocks.saturating_sub(1);
@@ -158,7 +160,6 @@ const EMPTY: Slot = Slot {
 };
 
 static SLOTS_: [Slot; SLOTS] = [EMPTY; SLOTS];
-static OPEN: AtomicUsize = AtomicUsize::new(0);
 /// The innermost open all-threads scope, counted by threads with no scope
 /// of their own.
 static ALL_THREADS: AtomicU32 = AtomicU32::new(0);
@@ -235,13 +236,12 @@ pub(crate) fn open(all_threads: bool, stacks: bool) -> Option<Opened> {
     *lock(slot) = Some(State {
         tag,
         parent,
+        keeps_sites: stacks,
         ..State::default()
     });
     let previous_current = CURRENT.try_with(|c| c.replace(tag)).unwrap_or(0);
     let previous_all = all_threads.then(|| ALL_THREADS.swap(tag, Relaxed));
-    if OPEN.fetch_add(1, Relaxed) == 0 {
-        recording::set_hook(SCOPES, true);
-    }
+    recording::scope_opened();
     Some(Opened {
         tag,
         previous_current,
@@ -256,7 +256,15 @@ pub(crate) fn close(opened: Opened) -> State {
     let slot = &SLOTS_[index];
     let _ = CURRENT.try_with(|c| c.set(opened.previous_current));
     if let Some(previous) = opened.previous_all {
-        ALL_THREADS.store(previous, Relaxed);
+        // Scopes may close out of order: only put back what this scope
+        // replaced if it is still the current one, and only if that scope
+        // is still open.
+        let previous = if previous != 0 && with_state(previous, |_| ()).is_some() {
+            previous
+        } else {
+            0
+        };
+        let _ = ALL_THREADS.compare_exchange(opened.tag, previous, Relaxed, Relaxed);
     }
     let parent = slot.parent.load(Relaxed);
     // Still-live blocks move to the parent: a scan of the live table, only
@@ -266,9 +274,7 @@ pub(crate) fn close(opened: Opened) -> State {
         live_table::retag(opened.tag, parent);
     }
     let state = lock(slot).take().unwrap_or_default();
-    if OPEN.fetch_sub(1, Relaxed) == 1 {
-        recording::set_hook(SCOPES, false);
-    }
+    recording::scope_closed();
     slot.in_use.store(false, Relaxed);
     state
 }
@@ -280,7 +286,7 @@ pub(crate) fn with_state<R>(tag: u32, f: impl FnOnce(&State) -> R) -> Option<R> 
     if slot.generation.load(Relaxed) != generation {
         return None;
     }
-    lock(slot).as_ref().map(f)
+    lock(slot).as_ref().filter(|s| s.tag == tag).map(f)
 }
 
 /// Applies `f` to the scope `tag` and every scope enclosing it.

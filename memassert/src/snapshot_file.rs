@@ -190,9 +190,10 @@ impl<'a> Lines<'a> {
 /// must not make us reserve gigabytes.
 const MAX_PREALLOC: usize = 1 << 16;
 
-/// Most blocks a snapshot file may hold (each becomes a [`Trace`] in
-/// memory): far above any real test, far below what would exhaust memory.
-const MAX_BLOCKS: usize = 1 << 28;
+/// Most blocks a snapshot file may hold (each becomes a 24-byte [`Trace`]
+/// in memory, so at most ~400 MB): far above any real test, and a tiny
+/// corrupt file cannot ask for gigabytes.
+const MAX_BLOCKS: usize = 1 << 24;
 
 pub(crate) fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotFileError> {
     if bytes.is_empty() {
@@ -285,6 +286,9 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotFileError> {
             return Err(lines.err(format!(
                 "implausible block count: more than {MAX_BLOCKS} blocks in all"
             )));
+        }
+        if traces.try_reserve(count).is_err() {
+            return Err(lines.err(format!("not enough memory for {count} more blocks")));
         }
         total_size = size
             .checked_mul(count)

@@ -66,34 +66,66 @@ impl TestSpec {
     }
 }
 
+/// What a test body returns. A failed one (`Err`) is the test's own
+/// failure: it is returned as is, without memory assertions, which would
+/// otherwise report the error value itself as leaked.
+pub trait Outcome {
+    /// Whether the body failed.
+    fn is_failure(&self) -> bool {
+        false
+    }
+}
+
+impl Outcome for () {}
+
+impl Outcome for std::process::ExitCode {}
+
+impl<T, E> Outcome for Result<T, E> {
+    fn is_failure(&self) -> bool {
+        self.is_err()
+    }
+}
+
 /// Runs a test body under the spec; panics with a report if a limit fails.
 /// The body's own panic propagates unchanged.
 #[track_caller]
-pub fn run_test<R>(spec: &TestSpec, mut body: impl FnMut() -> R) -> R {
+pub fn run_test<R: Outcome>(spec: &TestSpec, mut body: impl FnMut() -> R) -> R {
     let mut scope = spec.scope();
     let mut result = body();
     for _ in 1..spec.repeat {
+        if result.is_failure() {
+            return result;
+        }
         // The first run's one-time work (caches, lazy statics) is the
         // baseline; only what later runs add counts as leaked or grown.
         drop(result);
         scope.checkpoint_once();
         result = body();
     }
+    if result.is_failure() {
+        return result;
+    }
     check(spec, &scope.finish().for_test(spec.test));
     result
 }
 
 /// [`run_test`] for `async fn` tests: the whole future's run is measured.
-pub async fn run_test_async<R, Fut: Future<Output = R>>(
+pub async fn run_test_async<R: Outcome, Fut: Future<Output = R>>(
     spec: &TestSpec,
     mut body: impl FnMut() -> Fut,
 ) -> R {
     let mut scope = spec.scope();
     let mut result = body().await;
     for _ in 1..spec.repeat {
+        if result.is_failure() {
+            return result;
+        }
         drop(result);
         scope.checkpoint_once();
         result = body().await;
+    }
+    if result.is_failure() {
+        return result;
     }
     check(spec, &scope.finish().for_test(spec.test));
     result
