@@ -8,6 +8,14 @@ use memassert::{Key, Scope};
 
 memassert::install!();
 
+/// All-threads scopes are one at a time per process: the tests that open
+/// them take turns.
+static ALL_THREADS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn all_threads_turn() -> std::sync::MutexGuard<'static, ()> {
+    ALL_THREADS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn raw(size: usize) -> (*mut u8, Layout) {
     let layout = Layout::from_size_align(size, 8).unwrap();
     // SAFETY: non-zero size.
@@ -118,6 +126,7 @@ fn other_threads_do_not_count_by_default() {
 
 #[test]
 fn all_threads_counts_other_threads() {
+    let _turn = all_threads_turn();
     let scope = Scope::options().all_threads().start();
     std::thread::spawn(|| drop(std::hint::black_box(vec![0u8; 1 << 20])))
         .join()
@@ -368,6 +377,7 @@ fn concurrent_open_and_close_never_loses_a_scope() {
 /// the one other threads count in.
 #[test]
 fn all_threads_scopes_closed_out_of_order() {
+    let _turn = all_threads_turn();
     let a = Scope::options().all_threads().start();
     let b = Scope::options().all_threads().start();
     let _ = a.finish();
@@ -382,4 +392,32 @@ fn all_threads_scopes_closed_out_of_order() {
     .join()
     .unwrap();
     assert_eq!(seen, 1);
+}
+
+/// Code under test that resolves `backtrace` crate backtraces inside a
+/// scope: the tracker symbolizes new stacks with a cache of its own, so the
+/// `backtrace` crate's cache is never re-entered from the allocator.
+#[test]
+fn backtrace_crate_resolution_inside_a_scope() {
+    let mut scope = Scope::start();
+    let mut names = 0;
+    for round in 0..3 {
+        let bt = backtrace::Backtrace::new();
+        names += bt
+            .frames()
+            .iter()
+            .flat_map(|f| f.symbols())
+            .filter(|s| s.name().is_some())
+            .count();
+        drop(bt);
+        if round == 0 {
+            // The first resolution fills the backtrace crate's own global
+            // cache of debug info, which stays.
+            scope.checkpoint();
+        }
+    }
+    let report = scope.finish();
+    assert!(names > 0);
+    assert!(report.allocs() > 0);
+    assert_eq!(report.leaked(), 0, "{report}");
 }

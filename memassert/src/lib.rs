@@ -136,6 +136,8 @@ mod source_lines;
 mod stack_capture;
 mod stack_table;
 mod statistics;
+#[cfg(target_os = "linux")]
+mod symbol_source;
 mod symbolize;
 mod test_support;
 #[cfg(any(

@@ -254,16 +254,16 @@ pub(crate) fn open(all_threads: bool, stacks: bool) -> Option<Opened> {
 pub(crate) fn close(opened: Opened) -> State {
     let (index, _) = split(opened.tag);
     let slot = &SLOTS_[index];
-    let _ = CURRENT.try_with(|c| c.set(opened.previous_current));
+    // Scopes may close out of order: put back what this scope replaced only
+    // where it is still the current one, and then the nearest scope of that
+    // chain that is still open.
+    let _ = CURRENT.try_with(|c| {
+        if c.get() == opened.tag {
+            c.set(nearest_open(opened.previous_current));
+        }
+    });
     if let Some(previous) = opened.previous_all {
-        // Scopes may close out of order: only put back what this scope
-        // replaced if it is still the current one, and only if that scope
-        // is still open.
-        let previous = if previous != 0 && with_state(previous, |_| ()).is_some() {
-            previous
-        } else {
-            0
-        };
+        let previous = nearest_open(previous);
         let _ = ALL_THREADS.compare_exchange(opened.tag, previous, Relaxed, Relaxed);
     }
     let parent = slot.parent.load(Relaxed);
@@ -277,6 +277,23 @@ pub(crate) fn close(opened: Opened) -> State {
     recording::scope_closed();
     slot.in_use.store(false, Relaxed);
     state
+}
+
+/// `tag` if that scope is still open, else its nearest enclosing scope
+/// that is, else 0.
+fn nearest_open(mut tag: u32) -> u32 {
+    for _ in 0..SLOTS {
+        if tag == 0 || with_state(tag, |_| ()).is_some() {
+            return tag;
+        }
+        let (index, generation) = split(tag);
+        let slot = &SLOTS_[index];
+        if slot.generation.load(Relaxed) != generation {
+            return 0;
+        }
+        tag = slot.parent.load(Relaxed);
+    }
+    0
 }
 
 /// Reads an open scope's counters.

@@ -1,12 +1,13 @@
 //! Symbolization: return addresses to frames, lazily and once per address.
 //!
 //! Nothing here runs on an allocation, except [`classify`], once per distinct
-//! stack and only while a scope is open. Resolution happens outside our own
-//! locks (the `backtrace` crate takes its own, reentrant one), so a thread
-//! resolving here can never wait on a thread that waits on us.
+//! stack and only while a scope is open. On Linux the lookup uses a private
+//! cache of the objects' debug info (`symbol_source`), never the `backtrace`
+//! crate's global one, which the code under test may be using at that very
+//! moment; elsewhere it goes through `backtrace::resolve`, outside our own
+//! locks.
 
 use std::collections::HashMap;
-use std::ffi::c_void;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -148,11 +149,7 @@ fn resolve(ip: usize) -> Arc<[Resolved]> {
         return hit.clone();
     }
     let mut frames = Vec::new();
-    // The addresses were moved into their call instruction at capture time.
-    backtrace::resolve(ip as *mut c_void, |symbol| {
-        let function = symbol.name().map(|n| format!("{n:#}")).unwrap_or_default();
-        let path = symbol.filename();
-        let line = symbol.lineno().unwrap_or(0);
+    let mut push = |function: String, path: Option<&Path>, line: u32| {
         // libtest's generated `main` carries the span of the crate's first
         // line: the harness, not the user's code.
         let harness_main = line == 1 && function.ends_with("::main");
@@ -174,6 +171,14 @@ fn resolve(ip: usize) -> Arc<[Resolved]> {
             tracker,
             excluded,
         });
+    };
+    // The addresses were moved into their call instruction at capture time.
+    #[cfg(target_os = "linux")]
+    crate::symbol_source::resolve(ip, &mut push);
+    #[cfg(not(target_os = "linux"))]
+    backtrace::resolve(ip as *mut std::ffi::c_void, |symbol| {
+        let function = symbol.name().map(|n| format!("{n:#}")).unwrap_or_default();
+        push(function, symbol.filename(), symbol.lineno().unwrap_or(0));
     });
     let frames: Arc<[Resolved]> = frames.into();
     CACHE

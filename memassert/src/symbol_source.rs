@@ -1,0 +1,138 @@
+//! Symbol lookup with a cache of memassert's own: the loaded objects' debug
+//! info read with `addr2line` (Linux).
+//!
+//! Not the `backtrace` crate's global cache: the tracker symbolizes from
+//! inside the allocator (to classify a new stack, once), and the code under
+//! test may be in the middle of a `backtrace` resolution at that very
+//! moment, on the same thread. A private cache cannot be re-entered that
+//! way.
+//!
+//! Loaded objects come from `dl_iterate_phdr` (path, load bias, executable
+//! segments); each object's debug info is opened on first use and kept.
+//! Everything here runs with the reentrancy guard held, so its allocations
+//! are untracked; the one lock is held while reading debug info, and no
+//! other lock of ours is ever taken under it.
+
+use std::borrow::Cow;
+use std::ffi::CStr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// One loaded object.
+struct Object {
+    path: PathBuf,
+    bias: usize,
+    text: Vec<Range<usize>>,
+    /// Opened on first use; `None` inside when it cannot be read.
+    loader: Option<Option<addr2line::Loader>>,
+}
+
+static OBJECTS: Mutex<Option<Vec<Object>>> = Mutex::new(None);
+
+fn loaded_objects() -> Vec<Object> {
+    unsafe extern "C" fn each(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        data: *mut libc::c_void,
+    ) -> libc::c_int {
+        // SAFETY: `data` is the `&mut Vec<Object>` passed below, and `info`
+        // is valid for this call, as `dl_iterate_phdr` guarantees.
+        let (objects, info) = unsafe { (&mut *(data as *mut Vec<Object>), &*info) };
+        let name = if info.dlpi_name.is_null() {
+            ""
+        } else {
+            // SAFETY: a NUL-terminated name owned by the loader.
+            unsafe { CStr::from_ptr(info.dlpi_name) }
+                .to_str()
+                .unwrap_or("")
+        };
+        // The first object, with an empty name, is the executable itself.
+        let path = if name.is_empty() {
+            PathBuf::from("/proc/self/exe")
+        } else {
+            PathBuf::from(name)
+        };
+        let bias = info.dlpi_addr as usize;
+        let mut text = Vec::new();
+        for i in 0..usize::from(info.dlpi_phnum) {
+            // SAFETY: `dlpi_phdr` points at `dlpi_phnum` program headers.
+            let ph = unsafe { &*info.dlpi_phdr.add(i) };
+            if ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_X != 0 {
+                let start = bias + ph.p_vaddr as usize;
+                text.push(start..start + ph.p_memsz as usize);
+            }
+        }
+        objects.push(Object {
+            path,
+            bias,
+            text,
+            loader: None,
+        });
+        0
+    }
+    let mut objects: Vec<Object> = Vec::new();
+    // SAFETY: the callback only reads what the loader hands it and writes
+    // to `objects`, which outlives the call.
+    unsafe {
+        libc::dl_iterate_phdr(
+            Some(each),
+            &mut objects as *mut Vec<Object> as *mut libc::c_void,
+        );
+    }
+    objects
+}
+
+fn demangle(name: &str) -> String {
+    addr2line::demangle_auto(Cow::Borrowed(name), None).into_owned()
+}
+
+/// Calls `each(function, file, line)` for every frame at `ip`, innermost
+/// (inlined) first. Returns false when `ip` is in no known object.
+pub(crate) fn resolve(ip: usize, mut each: impl FnMut(String, Option<&Path>, u32)) -> bool {
+    let mut guard = OBJECTS.lock().unwrap_or_else(|e| e.into_inner());
+    let find = |objects: &[Object]| {
+        objects
+            .iter()
+            .position(|o| o.text.iter().any(|r| r.contains(&ip)))
+    };
+    let mut index = guard.as_deref().and_then(find);
+    if index.is_none() {
+        // First use, or a library loaded since the list was made.
+        *guard = Some(loaded_objects());
+        index = guard.as_deref().and_then(find);
+    }
+    let (Some(objects), Some(index)) = (guard.as_mut(), index) else {
+        return false;
+    };
+    let object = &mut objects[index];
+    let probe = (ip - object.bias) as u64;
+    let loader = object
+        .loader
+        .get_or_insert_with(|| addr2line::Loader::new(&object.path).ok());
+    let Some(loader) = loader else {
+        return true;
+    };
+    let mut found = false;
+    if let Ok(mut frames) = loader.find_frames(probe) {
+        while let Ok(Some(frame)) = frames.next() {
+            let function = match &frame.function {
+                Some(name) => name.demangle().map(Cow::into_owned).unwrap_or_default(),
+                None => String::new(),
+            };
+            let (file, line) = match &frame.location {
+                Some(location) => (location.file.map(PathBuf::from), location.line.unwrap_or(0)),
+                None => (None, 0),
+            };
+            each(function, file.as_deref(), line);
+            found = true;
+        }
+    }
+    if !found {
+        // No line tables here: the symbol table's name at least.
+        if let Some(name) = loader.find_symbol(probe) {
+            each(demangle(name), None, 0);
+        }
+    }
+    true
+}
