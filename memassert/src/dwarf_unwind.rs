@@ -257,7 +257,7 @@ fn modules() -> Option<&'static Modules> {
     if !current.is_null() {
         // SAFETY: a published list is never freed nor mutated.
         let current = unsafe { &*current };
-        if current.generation == loader_generation() {
+        if current.generation == crate::loaded_objects::generation() {
             return Some(current);
         }
     }
@@ -300,11 +300,12 @@ fn build() -> Modules {
         objects: Vec::new(),
         generation: (0, 0),
     };
-    // SAFETY: `collect` matches the callback signature and only reads the
-    // `dl_phdr_info` it is handed; `found` outlives the call.
-    unsafe {
-        libc::dl_iterate_phdr(Some(collect), ptr::from_mut(&mut found).cast());
-    }
+    crate::loaded_objects::for_each(|loaded| {
+        found.generation = loaded.generation;
+        if let Some(object) = object(loaded.bias, loaded.headers) {
+            found.objects.push(object);
+        }
+    });
     let mut unwinder = UnwinderX86_64::new();
     let mut text = Vec::new();
     for object in &found.objects {
@@ -352,37 +353,6 @@ unsafe fn slice(range: &Range<usize>) -> &'static [u8] {
 struct Found {
     objects: Vec<Object>,
     generation: (u64, u64),
-}
-
-/// The loader's (adds, subs) counters, from the `dl_phdr_info` of size
-/// `size`, when it has them.
-/// (A loader without them reports `(0, 0)`: lists are then never rebuilt.)
-fn generation_of(info: &libc::dl_phdr_info, size: usize) -> (u64, u64) {
-    let needed = std::mem::offset_of!(libc::dl_phdr_info, dlpi_subs) + 8;
-    if size >= needed {
-        (info.dlpi_adds, info.dlpi_subs)
-    } else {
-        (0, 0)
-    }
-}
-
-/// `dl_iterate_phdr` callback: records each object with unwind information.
-unsafe extern "C" fn collect(
-    info: *mut libc::dl_phdr_info,
-    size: usize,
-    data: *mut libc::c_void,
-) -> libc::c_int {
-    // SAFETY: the loader hands us a valid `dl_phdr_info` for the duration
-    // of the call, and `data` is the `Found` passed to `dl_iterate_phdr`.
-    let (info, found) = unsafe { (&*info, &mut *data.cast::<Found>()) };
-    found.generation = generation_of(info, size);
-    // SAFETY: `dlpi_phdr` points to `dlpi_phnum` program headers of a loaded
-    // object, valid during the callback.
-    let headers = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum.into()) };
-    if let Some(object) = object(info.dlpi_addr as usize, headers) {
-        found.objects.push(object);
-    }
-    0
 }
 
 /// The unwind sections and executable segments of the object loaded with
@@ -454,28 +424,6 @@ fn decode_pointer(encoding: u8, bytes: &[u8], at: usize, data_base: usize) -> Op
         _ => return None,
     };
     Some(base.wrapping_add(value as usize))
-}
-
-/// The loader's current (adds, subs) counters: one `dl_iterate_phdr` step
-/// (about 15 ns).
-fn loader_generation() -> (u64, u64) {
-    unsafe extern "C" fn first(
-        info: *mut libc::dl_phdr_info,
-        size: usize,
-        data: *mut libc::c_void,
-    ) -> libc::c_int {
-        // SAFETY: as in `collect`; `data` is the pair passed below.
-        let (info, out) = unsafe { (&*info, &mut *data.cast::<(u64, u64)>()) };
-        *out = generation_of(info, size);
-        1 // stop after the first object
-    }
-    let mut out = (0, 0);
-    // SAFETY: `first` matches the callback signature and writes only to
-    // `out`, which outlives the call.
-    unsafe {
-        libc::dl_iterate_phdr(Some(first), ptr::from_mut(&mut out).cast());
-    }
-    out
 }
 
 #[cfg(test)]
@@ -625,11 +573,11 @@ mod tests {
             return;
         }
         check(10);
-        assert_eq!(ready().generation, loader_generation());
+        assert_eq!(ready().generation, crate::loaded_objects::generation());
         // SAFETY: `handle` came from `dlopen` above and is closed once.
         unsafe { libc::dlclose(handle) };
         check(10);
-        assert_eq!(ready().generation, loader_generation());
+        assert_eq!(ready().generation, crate::loaded_objects::generation());
     }
 
     #[test]

@@ -33,7 +33,10 @@ pub(crate) fn walk(buf: &mut [usize], depth: usize) -> usize {
     let mut n = 0;
     let depth = depth.min(buf.len());
     while n < depth {
-        if fp < low || fp % std::mem::align_of::<usize>() != 0 || fp.saturating_add(16) > high {
+        if fp < low
+            || !fp.is_multiple_of(std::mem::align_of::<usize>())
+            || fp.saturating_add(16) > high
+        {
             break;
         }
         // SAFETY: `fp` and `fp + 8` lie inside this thread's stack (checked

@@ -120,6 +120,8 @@ mod filter;
 #[cfg(memassert_frame_pointers)]
 mod frame_walk;
 mod live_table;
+#[cfg(target_os = "linux")]
+mod loaded_objects;
 mod mirror;
 mod paths;
 mod recording;

@@ -7,14 +7,13 @@
 //! moment, on the same thread. A private cache cannot be re-entered that
 //! way.
 //!
-//! Loaded objects come from `dl_iterate_phdr` (path, load bias, executable
+//! Loaded objects come from `loaded_objects` (path, load bias, executable
 //! segments); each object's debug info is opened on first use and kept.
 //! Everything here runs with the reentrancy guard held, so its allocations
 //! are untracked; the one lock is held while reading debug info, and no
 //! other lock of ours is ever taken under it.
 
 use std::borrow::Cow;
-use std::ffi::CStr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -31,55 +30,31 @@ struct Object {
 static OBJECTS: Mutex<Option<Vec<Object>>> = Mutex::new(None);
 
 fn loaded_objects() -> Vec<Object> {
-    unsafe extern "C" fn each(
-        info: *mut libc::dl_phdr_info,
-        _size: libc::size_t,
-        data: *mut libc::c_void,
-    ) -> libc::c_int {
-        // SAFETY: `data` is the `&mut Vec<Object>` passed below, and `info`
-        // is valid for this call, as `dl_iterate_phdr` guarantees.
-        let (objects, info) = unsafe { (&mut *(data as *mut Vec<Object>), &*info) };
-        let name = if info.dlpi_name.is_null() {
-            ""
-        } else {
-            // SAFETY: a NUL-terminated name owned by the loader.
-            unsafe { CStr::from_ptr(info.dlpi_name) }
-                .to_str()
-                .unwrap_or("")
-        };
+    use std::os::unix::ffi::OsStrExt;
+    let mut objects = Vec::new();
+    crate::loaded_objects::for_each(|object| {
         // The first object, with an empty name, is the executable itself.
-        let path = if name.is_empty() {
+        let path = if object.name.is_empty() {
             PathBuf::from("/proc/self/exe")
         } else {
-            PathBuf::from(name)
+            PathBuf::from(std::ffi::OsStr::from_bytes(object.name))
         };
-        let bias = info.dlpi_addr as usize;
-        let mut text = Vec::new();
-        for i in 0..usize::from(info.dlpi_phnum) {
-            // SAFETY: `dlpi_phdr` points at `dlpi_phnum` program headers.
-            let ph = unsafe { &*info.dlpi_phdr.add(i) };
-            if ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_X != 0 {
-                let start = bias + ph.p_vaddr as usize;
-                text.push(start..start + ph.p_memsz as usize);
-            }
-        }
+        let text = object
+            .headers
+            .iter()
+            .filter(|h| h.p_type == libc::PT_LOAD && h.p_flags & libc::PF_X != 0)
+            .map(|h| {
+                let start = object.bias.wrapping_add(h.p_vaddr as usize);
+                start..start.wrapping_add(h.p_memsz as usize)
+            })
+            .collect();
         objects.push(Object {
             path,
-            bias,
+            bias: object.bias,
             text,
             loader: None,
         });
-        0
-    }
-    let mut objects: Vec<Object> = Vec::new();
-    // SAFETY: the callback only reads what the loader hands it and writes
-    // to `objects`, which outlives the call.
-    unsafe {
-        libc::dl_iterate_phdr(
-            Some(each),
-            &mut objects as *mut Vec<Object> as *mut libc::c_void,
-        );
-    }
+    });
     objects
 }
 
