@@ -1,7 +1,8 @@
 //! `Filter` on real snapshots and on hand-built ones: include / exclude by
 //! glob, with a line, with all frames; an empty list keeps everything.
 
-use memassert::{Filter, Frame, Key, Snapshot, Trace, Traceback};
+use memassert::{Filter, Key, Snapshot, Trace};
+use memassert_tests::traceback_at as tb;
 
 mod tracker_support;
 use tracker_support::{helper_block, serial, without_harness, Tracing};
@@ -128,19 +129,6 @@ fn std_frames_are_not_sites() {
         std.statistics(Key::Traceback)
     );
     drop((s, formatted));
-}
-
-fn tb(frames: &[(&str, u32)]) -> Traceback {
-    Traceback::new(
-        frames
-            .iter()
-            .map(|&(file, line)| Frame {
-                file: file.into(),
-                line,
-                function: String::new(),
-            })
-            .collect(),
-    )
 }
 
 fn hand_built() -> Snapshot {

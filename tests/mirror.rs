@@ -43,16 +43,6 @@ impl Drop for Block {
     }
 }
 
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    match payload.downcast::<String>() {
-        Ok(s) => *s,
-        Err(payload) => payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .unwrap_or_default(),
-    }
-}
-
 #[test]
 fn is_installed_in_a_binary_with_install() {
     let _lock = serial();
@@ -89,7 +79,8 @@ fn start_sets_the_traceback_limit() {
 fn start_rejects_zero_and_too_many_frames() {
     let _lock = serial();
     for frames in [0, MAX_FRAMES + 1, usize::MAX] {
-        let message = panic_message(catch_unwind(|| memassert::start(frames)).unwrap_err());
+        let message =
+            memassert_tests::panic_text(catch_unwind(|| memassert::start(frames)).unwrap_err());
         assert!(
             message.contains("frames must be between 1 and"),
             "{frames}: {message}"
@@ -101,7 +92,7 @@ fn start_rejects_zero_and_too_many_frames() {
 #[test]
 fn take_snapshot_panics_when_not_tracing() {
     let _lock = serial();
-    let message = panic_message(catch_unwind(memassert::take_snapshot).unwrap_err());
+    let message = memassert_tests::panic_text(catch_unwind(memassert::take_snapshot).unwrap_err());
     assert!(message.contains("tracing is off"), "{message}");
     assert!(message.contains("memassert::start"), "{message}");
 }

@@ -9,13 +9,7 @@ fn panic_message<R>(f: impl FnOnce() -> R + UnwindSafe) -> String {
         Ok(_) => panic!("expected a panic: the tracker is not installed"),
         Err(payload) => payload,
     };
-    match payload.downcast::<String>() {
-        Ok(s) => *s,
-        Err(payload) => payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .unwrap_or_default(),
-    }
+    memassert_tests::panic_text(payload)
 }
 
 fn assert_says_what_to_add(api: &str, message: &str) {

@@ -66,6 +66,7 @@ use memassert::{
     format_size, format_size_diff, Filter, Frame, Key, Snapshot, Statistic, StatisticDiff, Trace,
     Traceback, Usage,
 };
+use memassert_tests::traceback_at as traceback;
 
 mod tracker_support;
 use tracker_support::{at_line, exact_global, only, serial, Tracing};
@@ -378,19 +379,6 @@ fn enabled_test_snapshot_save_attr() {
 // ---------------------------------------------------------------------------
 // TestSnapshot: CPython's create_snapshots(), site-first
 // ---------------------------------------------------------------------------
-
-fn traceback(frames: &[(&str, u32)]) -> Traceback {
-    Traceback::new(
-        frames
-            .iter()
-            .map(|&(file, line)| Frame {
-                file: file.into(),
-                line,
-                function: String::new(),
-            })
-            .collect(),
-    )
-}
 
 fn traceback_lineno(file: &str, line: u32) -> Traceback {
     traceback(&[(file, line)])
