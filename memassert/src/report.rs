@@ -179,7 +179,9 @@ impl Report {
         &self.sites
     }
 
-    fn grouped(
+    /// The sites' `figure`s grouped by `key` (sites where it is zero left
+    /// out).
+    pub(crate) fn grouped(
         &self,
         key: Key,
         figure: impl Fn(&SiteRecord) -> (usize, usize),

@@ -16,11 +16,11 @@
 //! between the platforms a team reviews on.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt::Write;
 
 use crate::report::{Report, SiteRecord};
-use crate::traceback::{Frame, Traceback};
+use crate::statistics::Key;
+use crate::traceback::Frame;
 
 /// How reports are rendered for snapshots.
 ///
@@ -104,31 +104,22 @@ fn section(
     options: &SnapshotOptions,
     figure: impl Fn(&SiteRecord) -> (usize, usize),
 ) {
-    let mut by_tb: HashMap<Traceback, (usize, usize)> = HashMap::new();
-    for site in report.site_records() {
-        let (bytes, count) = figure(site);
-        if count == 0 && bytes == 0 {
-            continue;
-        }
-        let slot = by_tb.entry(report.traceback(site.stack)).or_default();
-        slot.0 += bytes;
-        slot.1 += count;
-    }
-    let mut rows: Vec<(Traceback, usize, usize)> =
-        by_tb.into_iter().map(|(tb, (b, c))| (tb, b, c)).collect();
-    rows.sort_by(|a, b| (b.1, b.2).cmp(&(a.1, a.2)).then_with(|| a.0.cmp(&b.0)));
+    // Grouped by traceback and sorted by size, count, then location.
+    let rows = crate::statistics::statistics(report.grouped(Key::Traceback, figure));
     let _ = writeln!(out, "\n{title}:");
     if rows.is_empty() {
         out.push_str("  (none)\n");
         return;
     }
     let shown = options.top.unwrap_or(rows.len()).min(rows.len());
-    for (tb, bytes, count) in &rows[..shown] {
+    for row in &rows[..shown] {
+        let tb = &row.traceback;
         let site = tb.site();
         let _ = writeln!(
             out,
-            "  {site}: size={}, count={count}",
-            options.size(*bytes)
+            "  {site}: size={}, count={}",
+            options.size(row.size),
+            row.count
         );
         if let Some(source) = site.source_line() {
             let _ = writeln!(out, "      {source}");
@@ -144,8 +135,8 @@ fn section(
     }
     if shown < rows.len() {
         let rest = &rows[shown..];
-        let bytes: usize = rest.iter().map(|r| r.1).sum();
-        let count: usize = rest.iter().map(|r| r.2).sum();
+        let bytes: usize = rest.iter().map(|r| r.size).sum();
+        let count: usize = rest.iter().map(|r| r.count).sum();
         let _ = writeln!(
             out,
             "  ... {} more: size={}, count={count}",
