@@ -18,7 +18,9 @@ use std::sync::{Mutex, MutexGuard};
 use crate::stack_table::StackId;
 
 const SHARDS: usize = 64;
-const TRACED_BIT: u32 = 1 << 31;
+/// Bits of an entry's tag left for the scope tag: the top one is "traced".
+pub(crate) const SCOPE_TAG_BITS: u32 = 31;
+const TRACED_BIT: u32 = 1 << SCOPE_TAG_BITS;
 
 /// One live block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +47,11 @@ impl Entry {
     /// True when the block counts in the global traced memory.
     pub(crate) fn traced(&self) -> bool {
         self.tag & TRACED_BIT != 0
+    }
+    /// The same block, counted in scope `scope` instead.
+    pub(crate) fn with_scope(mut self, scope: u32) -> Entry {
+        self.set_scope(scope);
+        self
     }
     fn set_scope(&mut self, scope: u32) {
         self.tag = (self.tag & TRACED_BIT) | (scope & !TRACED_BIT);
@@ -125,40 +132,53 @@ fn count_out(size: usize) {
     TRACED_CURRENT.fetch_sub(size, Relaxed);
 }
 
-/// Records a block; returns the record it replaced, if the address was
-/// (stalely) recorded already. A block that is neither traced nor in a scope
-/// is not recorded.
-pub(crate) fn insert(addr: usize, mut entry: Entry) -> Option<Entry> {
-    let mut map = lock(shard_of(addr));
-    // Re-check under the lock: `stop`/`clear_traces` clear the flag first and
-    // then sweep every shard, so nothing traced can slip in behind the sweep.
-    if entry.traced() && !crate::recording::hook(crate::recording::TRACING) {
-        entry.tag &= !TRACED_BIT;
-    }
-    let stale = if entry.traced() || entry.scope() != 0 {
-        if entry.traced() {
-            count_in(entry.size);
-        }
-        map.insert(addr, entry)
-    } else {
-        map.remove(&addr)
-    };
-    if let Some(old) = stale {
-        if old.traced() {
-            count_out(old.size);
-        }
-    }
-    stale
+/// One shard of the table, locked: the block's record and the scope
+/// charges of an allocation or free are made together under this lock (see
+/// `scope_registry`'s protocol), so a scope closing meanwhile (which retags
+/// shard by shard) sees either both or neither.
+pub(crate) struct Locked(MutexGuard<'static, Map>);
+
+/// Locks the shard that holds `addr`.
+#[inline]
+pub(crate) fn lock_addr(addr: usize) -> Locked {
+    Locked(lock(shard_of(addr)))
 }
 
-/// Forgets a block, returning its record.
-pub(crate) fn remove(addr: usize) -> Option<Entry> {
-    let mut map = lock(shard_of(addr));
-    let entry = map.remove(&addr)?;
-    if entry.traced() {
-        count_out(entry.size);
+impl Locked {
+    /// Records a block; returns the record it replaced, if the address was
+    /// (stalely) recorded already. A block that is neither traced nor in a
+    /// scope is not recorded. `tracing`: global tracing is on, as read with
+    /// this shard locked (`stop`/`clear_traces` clear the flag first and
+    /// then sweep every shard, so nothing traced can slip in behind the
+    /// sweep).
+    pub(crate) fn insert(&mut self, addr: usize, mut entry: Entry, tracing: bool) -> Option<Entry> {
+        if entry.traced() && !tracing {
+            entry.tag &= !TRACED_BIT;
+        }
+        let stale = if entry.traced() || entry.scope() != 0 {
+            if entry.traced() {
+                count_in(entry.size);
+            }
+            self.0.insert(addr, entry)
+        } else {
+            self.0.remove(&addr)
+        };
+        if let Some(old) = stale {
+            if old.traced() {
+                count_out(old.size);
+            }
+        }
+        stale
     }
-    Some(entry)
+
+    /// Forgets a block, returning its record.
+    pub(crate) fn remove(&mut self, addr: usize) -> Option<Entry> {
+        let entry = self.0.remove(&addr)?;
+        if entry.traced() {
+            count_out(entry.size);
+        }
+        Some(entry)
+    }
 }
 
 /// The record of a live block.

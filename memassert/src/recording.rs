@@ -2,16 +2,17 @@
 //! a scope is on. Called only from [`crate::tracker`].
 //!
 //! Order of work on an allocation: enter the reentrancy guard, capture raw
-//! instruction pointers, intern them into a stack id, then record the block
-//! in the live table and in the open scope. No symbols, no formatting: those
-//! wait until a report asks.
+//! instruction pointers, intern them into a stack id, then lock the block's
+//! live-table shard and, under that one lock, charge the open scopes and
+//! record the block (the protocol is in `scope_registry`'s docs). No symbols,
+//! no formatting: those wait until a report asks.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 
 use crate::live_table::{self, Entry};
 use crate::reentrancy::Guard;
-use crate::stack_table::Class;
-use crate::{scope_registry, stack_table};
+use crate::scope_registry::{self, Charge};
+use crate::stack_table::{self, Class};
 
 /// What the hot path must look at. Zero means: forward and return.
 static HOOKS: AtomicU32 = AtomicU32::new(0);
@@ -59,27 +60,21 @@ pub(crate) fn hook(bit: u32) -> bool {
 /// Records a fresh block.
 #[inline(never)]
 pub(crate) fn on_alloc(ptr: *mut u8, size: usize) {
-    record(ptr, size, None);
-}
-
-/// Records the block a successful `realloc` returned (its old record was
-/// already taken by [`on_free`]).
-#[inline(never)]
-pub(crate) fn on_realloc(ptr: *mut u8, size: usize, old_size: usize) {
-    record(ptr, size, Some(old_size));
-}
-
-/// `realloc_from`: the old size, when the block comes from a `realloc`.
-fn record(ptr: *mut u8, size: usize, realloc_from: Option<usize>) {
     // Inside the tracker already (its own bookkeeping allocating): untracked.
     let Some(_guard) = Guard::enter() else { return };
     let hooks = HOOKS.load(Relaxed);
     if hooks & PROBE != 0 {
         INSTALLED.store(true, Relaxed);
     }
+    record_new(ptr, size, hooks, Charge::Alloc);
+}
+
+/// Records a block that is not (or no longer) any scope's: in the current
+/// scope if there is one, traced if tracing is on.
+fn record_new(ptr: *mut u8, size: usize, hooks: u32, charge: Charge) {
     let tracing = hooks & TRACING != 0;
-    let scope = if hooks >= SCOPE_ONE {
-        scope_registry::current_tag()
+    let mut scope = if hooks >= SCOPE_ONE {
+        scope_registry::current()
     } else {
         0
     };
@@ -95,54 +90,139 @@ fn record(ptr: *mut u8, size: usize, realloc_from: Option<usize>) {
     };
     // Counting scopes count std's work too (they cannot tell it apart),
     // even when tracing captured a stack anyway.
-    let scope = if scope_stacks && scope_registry::excluded(stack, class) {
-        0
-    } else {
-        scope
-    };
-    if scope != 0 {
-        scope_registry::on_alloc(scope, stack, size, realloc_from);
+    if scope_stacks && scope_registry::excluded(stack, class) {
+        scope = 0;
     }
-    let replaced = live_table::insert(ptr as usize, Entry::new(size, stack, scope, tracing));
-    if let Some(stale) = replaced {
-        // A record for an address that was freed without us seeing it (freed
-        // from inside the tracker). Account for that free now.
+    let mut shard = live_table::lock_addr(ptr as usize);
+    let mut tag = 0;
+    // The scope may close between `current` and the charge (an all-threads
+    // scope of another thread): then count in whatever is current now.
+    for _ in 0..8 {
+        if scope == 0 {
+            break;
+        }
+        if let Some(t) = scope_registry::charge_alloc(scope, stack, size, charge) {
+            tag = t;
+            break;
+        }
+        scope = scope_registry::current();
+    }
+    let tracing = hook(TRACING);
+    let entry = Entry::new(size, stack, tag, tracing);
+    if let Some(stale) = shard.insert(ptr as usize, entry, tracing) {
+        // A record for an address that was freed without us seeing it
+        // (freed from inside the tracker). Account for that free now.
         forget_scope_part(&stale);
     }
 }
 
-/// Forgets a block that is about to be freed (or moved by `realloc`),
-/// returning its record.
-/// `realloc`: the block is being moved or resized, not given back.
+/// Forgets a block that is about to be freed.
 #[inline(never)]
-pub(crate) fn on_free(ptr: *mut u8, realloc: bool) -> Option<Entry> {
+pub(crate) fn on_free(ptr: *mut u8) {
     // From inside the tracker: a block of the tracker's own, never recorded.
     // (Taking a shard lock here could deadlock with the insert that is
     // resizing that very shard.)
-    let _guard = Guard::enter()?;
-    let entry = live_table::remove(ptr as usize)?;
-    if entry.scope() != 0 {
-        scope_registry::on_free(entry.scope(), entry.stack, entry.size, realloc);
+    let Some(_guard) = Guard::enter() else { return };
+    let mut shard = live_table::lock_addr(ptr as usize);
+    if let Some(entry) = shard.remove(ptr as usize) {
+        forget_scope_part(&entry);
     }
-    Some(entry)
 }
 
-/// Puts back the record of a block whose `realloc` failed.
+/// A block on its way through `realloc`: its record, taken out of the live
+/// table (a moving realloc frees the old address before it returns, and
+/// another thread may be handed it at once), with its scope pinned.
+#[derive(Debug)]
+pub(crate) struct Moving {
+    entry: Option<Entry>,
+}
+
+/// Takes the record of a block that `realloc` is about to move or resize.
+/// Must be followed by [`realloc_done`] or [`realloc_failed`].
 #[inline(never)]
-pub(crate) fn restore(ptr: *mut u8, old: Option<Entry>) {
-    let Some(entry) = old else { return };
-    let Some(_guard) = Guard::enter() else { return };
-    if entry.scope() != 0 {
-        scope_registry::on_restore(entry.scope(), entry.stack, entry.size);
+pub(crate) fn realloc_start(ptr: *mut u8) -> Moving {
+    let Some(_guard) = Guard::enter() else {
+        return Moving { entry: None };
+    };
+    let mut shard = live_table::lock_addr(ptr as usize);
+    let entry = shard.remove(ptr as usize);
+    if let Some(entry) = &entry {
+        if entry.scope() != 0 {
+            scope_registry::charge_free(entry.scope(), entry.stack, entry.size, true);
+            scope_registry::pin(entry.scope());
+        }
     }
-    if let Some(stale) = live_table::insert(ptr as usize, entry) {
+    Moving { entry }
+}
+
+/// Records the block a successful `realloc` returned.
+#[inline(never)]
+pub(crate) fn realloc_done(moving: Moving, ptr: *mut u8, size: usize, old_size: usize) {
+    let Some(_guard) = Guard::enter() else {
+        // Cannot happen (the allocator is never re-entered through a
+        // realloc of our own), but never leave a scope pinned.
+        if let Some(entry) = moving.entry.filter(|e| e.scope() != 0) {
+            scope_registry::unpin(entry.scope());
+        }
+        return;
+    };
+    let hooks = HOOKS.load(Relaxed);
+    let charge = Charge::Realloc { old: old_size };
+    let Some(old) = moving.entry.filter(|e| e.scope() != 0) else {
+        return record_new(ptr, size, hooks, charge);
+    };
+    // The block stays its scope's (module docs of `scope_registry`).
+    let tag = old.scope();
+    let tracing = hooks & TRACING != 0;
+    let stack = if scope_registry::tag_wants_stacks(tag) {
+        match stack_table::capture_here() {
+            // Std resizing on the body's behalf: the block keeps its site.
+            (stack, class) if scope_registry::excluded(stack, class) => old.stack,
+            (stack, _) => stack,
+        }
+    } else if tracing {
+        stack_table::capture_here().0
+    } else {
+        old.stack
+    };
+    let mut shard = live_table::lock_addr(ptr as usize);
+    let store = scope_registry::charge_owned(tag, stack, size, charge);
+    let tracing = hook(TRACING);
+    let entry = Entry::new(size, stack, store, tracing);
+    if let Some(stale) = shard.insert(ptr as usize, entry, tracing) {
         forget_scope_part(&stale);
     }
+    drop(shard);
+    scope_registry::unpin(tag);
 }
 
+/// Puts back the record of a block whose `realloc` failed: it is still
+/// live and unchanged.
+#[inline(never)]
+pub(crate) fn realloc_failed(moving: Moving, ptr: *mut u8) {
+    let Some(entry) = moving.entry else { return };
+    let _guard = Guard::enter();
+    let mut shard = live_table::lock_addr(ptr as usize);
+    let tag = entry.scope();
+    let store = if tag != 0 {
+        scope_registry::charge_owned(tag, entry.stack, entry.size, Charge::Restore)
+    } else {
+        0
+    };
+    let tracing = hook(TRACING);
+    if let Some(stale) = shard.insert(ptr as usize, entry.with_scope(store), tracing) {
+        forget_scope_part(&stale);
+    }
+    drop(shard);
+    if tag != 0 {
+        scope_registry::unpin(tag);
+    }
+}
+
+/// Takes back a removed record's scope charge (its shard still locked).
 fn forget_scope_part(entry: &Entry) {
     if entry.scope() != 0 {
-        scope_registry::on_free(entry.scope(), entry.stack, entry.size, false);
+        scope_registry::charge_free(entry.scope(), entry.stack, entry.size, false);
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::recording::require_installed;
+use crate::recording::{self, require_installed};
 use crate::reentrancy::Guard;
 use crate::report::{Report, SiteRecord, StatsCounters};
 use crate::scope_registry::{self, Opened};
@@ -122,7 +122,11 @@ impl ScopeOptions {
         stack_capture::ensure_depth(self.frames);
         let opened = {
             let _untracked = Guard::enter();
-            scope_registry::open(self.all_threads, self.sites)
+            let opened = scope_registry::open(self.all_threads, self.sites);
+            if opened.is_some() {
+                recording::scope_opened();
+            }
+            opened
         };
         let opened = opened.expect("memassert: too many scopes open at once (1024)");
         Scope {
@@ -172,7 +176,7 @@ impl Scope {
     pub fn checkpoint(&mut self) {
         let Some(opened) = &self.opened else { return };
         let _untracked = Guard::enter();
-        let taken = scope_registry::with_state(opened.tag, |state| {
+        let taken = scope_registry::with_state(opened.scope, |state| {
             let sites = state
                 .sites
                 .iter()
@@ -195,7 +199,7 @@ impl Scope {
     pub fn finish(mut self) -> Report {
         let opened = self.opened.take().expect("an unfinished scope is open");
         let _untracked = Guard::enter();
-        let state = scope_registry::close(opened);
+        let state = close(opened);
         let mut at_peak: HashMap<StackId, (usize, usize)> = state
             .at_peak()
             .map(|(stack, bytes, blocks)| (stack, (bytes, blocks)))
@@ -246,9 +250,15 @@ impl Drop for Scope {
         // Dropped without `finish` (e.g. the body panicked): close quietly.
         if let Some(opened) = self.opened.take() {
             let _untracked = Guard::enter();
-            scope_registry::close(opened);
+            close(opened);
         }
     }
+}
+
+fn close(opened: Opened) -> scope_registry::State {
+    let state = scope_registry::close(opened);
+    recording::scope_closed();
+    state
 }
 
 /// Runs `f` in a [`Scope`] and returns its value with the report.

@@ -1,27 +1,71 @@
-//! Open scopes and their counters.
+//! Open scopes, their counters, and the protocol that charges every
+//! allocation, free and realloc to exactly the scopes it belongs to.
 //!
-//! Each open [`Scope`](crate::Scope) owns a slot here, named by a tag
-//! (slot index + generation) that its blocks carry in the live table. A free
-//! finds the scope through the tag, whichever thread it happens on, so a
-//! block allocated in a scope and freed elsewhere is still freed in it.
+//! Each open [`Scope`](crate::Scope) owns a slot here. Its blocks carry the
+//! slot's *tag* (index and generation) in the live table, so a free finds
+//! its scope whichever thread it happens on.
 //!
-//! Counting is under the slot's own mutex: uncontended unless another thread
-//! frees this scope's blocks (or, with `threads = "all"`, allocates in it),
-//! and exact in every case: peak, and which sites were live at the peak.
+//! ## The protocol
+//!
+//! - **Which scope an allocation counts in.** The thread's innermost open
+//!   scope (`CURRENT`), else the innermost open all-threads scope, else
+//!   none. A scope's parent is the scope that was current *on its own
+//!   thread* when it opened: scopes of other threads (another test's
+//!   all-threads scope) never become parents, so a per-thread scope's
+//!   figures and cost never depend on what runs beside it.
+//! - **Charges are made under the block's shard lock.** An allocation is
+//!   charged to its scope and every enclosing one, and recorded in the live
+//!   table, while the block's shard of the live table is locked; a free
+//!   removes the record and takes the charge back under the same lock. The
+//!   chain is walked hand over hand (a child's lock is held while its
+//!   parent's is taken). Lock order: live-table shard, then scope slots from
+//!   child to parent; nothing else is taken under them.
+//! - **Closing** a scope, on its own thread: (1) it stops being the
+//!   all-threads scope; (2) it is marked closing, after which no allocation
+//!   is charged to it through the all-threads path (those retry with the new
+//!   current scope); (3) its live blocks are retagged to its parent, shard
+//!   by shard, each under its lock; (4) it waits for reallocs in flight (a
+//!   realloc *pins* its block's scope between taking the old record and
+//!   storing the new one, and stores the new one with the parent's tag if
+//!   the scope is closing); (5) its open children on the same thread (closed
+//!   out of order) get its parent as theirs; (6) its counters are taken and
+//!   the slot is freed. Frees that race with a close are charged before (3)
+//!   reaches their shard, or find the block retagged after: never lost,
+//!   never counted twice. After (6) nothing in the process names the tag.
+//! - **Tags never alias.** A slot's generation is 64 bits; all-threads
+//!   lookups compare all of it under the slot lock. Live-table entries store
+//!   `INDEX_BITS + GEN_BITS` bits of it (checked at compile time against the
+//!   bits the live table leaves free); wrapping is harmless because, by the
+//!   rules above, no entry carries a tag once its scope has closed.
+//! - **Realloc.** A block allocated in a scope stays that scope's when it is
+//!   resized, on any thread, whatever the resizing stack (std's own work
+//!   included): the scope sees the old size freed and the new one
+//!   allocated, at the new site (the old site if the new stack is std's
+//!   work). A block that belongs to no scope and is resized on a thread in a
+//!   scope becomes a new allocation of that scope, as tracemalloc does with
+//!   a realloc of an untraced block.
+//! - **Slots** are claimed with an acquire swap and released with a release
+//!   store after the counters are taken, so a reused slot never shows its
+//!   previous scope's figures.
 
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::live_table::AddrHasher;
-use crate::recording;
+use crate::live_table::{self, AddrHasher};
 use crate::stack_table::{Class, StackId};
-use crate::{live_table, stack_table, symbolize};
+use crate::{stack_table, symbolize};
 
 const INDEX_BITS: u32 = 10;
 const SLOTS: usize = 1 << INDEX_BITS;
+/// Generation bits kept in a live-table tag.
+const GEN_BITS: u32 = live_table::SCOPE_TAG_BITS - INDEX_BITS;
+const _: () = assert!(
+    INDEX_BITS + GEN_BITS <= live_table::SCOPE_TAG_BITS && GEN_BITS >= 16,
+    "scope tags must fit in the bits the live table leaves for them"
+);
 
 /// Per-site counters of one scope.
 #[derive(Clone, Copy, Debug, Default)]
@@ -61,9 +105,15 @@ pub(crate) struct State {
     pub(crate) bytes_reallocated: isize,
     /// Bumped each time a new peak is reached.
     epoch: u64,
-    /// This scope's tag and its enclosing scope's (0: none).
+    /// The slot generation this scope opened with, and its live-table tag.
+    generation: u64,
     tag: u32,
-    parent: u32,
+    /// The nearest enclosing scope still open, on the same thread (0: none).
+    parent: ScopeRef,
+    /// Open scopes whose parent this is.
+    children: usize,
+    /// Set when the scope starts closing.
+    closing: bool,
     /// Whether this scope keeps per-site figures (false: counting).
     keeps_sites: bool,
 }
@@ -82,6 +132,23 @@ impl State {
             site.epoch = epoch;
         }
         site
+    }
+
+    fn charge_alloc(&mut self, stack: StackId, size: usize, charge: Charge) {
+        self.alloc(stack, size, !matches!(charge, Charge::Restore));
+        match charge {
+            Charge::Alloc => self.stats_bytes_allocated += size,
+            Charge::Realloc { old } => {
+                self.reallocs += 1;
+                if size > old {
+                    self.stats_bytes_allocated += size - old;
+                } else {
+                    self.stats_bytes_deallocated += old - size;
+                }
+                self.bytes_reallocated += size as isize - old as isize;
+            }
+            Charge::Restore => {}
+        }
     }
 
     fn alloc(&mut self, stack: StackId, size: usize, count_request: bool) {
@@ -139,14 +206,37 @@ impl State {
     }
 }
 
+/// A scope as the registry names it: its slot index and the slot's 64-bit
+/// generation when it opened (`generation << INDEX_BITS | index`; 0: none).
+pub(crate) type ScopeRef = u64;
+
+fn index_of(r: ScopeRef) -> usize {
+    (r as usize) & (SLOTS - 1)
+}
+
+fn generation_of(r: ScopeRef) -> u64 {
+    r >> INDEX_BITS
+}
+
+/// The live-table tag of a scope: never 0, `INDEX_BITS + GEN_BITS` bits.
+fn tag_of(r: ScopeRef) -> u32 {
+    if r == 0 {
+        return 0;
+    }
+    // Generations start at 1; fold them onto 1..=2^GEN_BITS - 1.
+    let folded = (generation_of(r) - 1) % ((1 << GEN_BITS) - 1) + 1;
+    ((folded as u32) << INDEX_BITS) | index_of(r) as u32
+}
+
 struct Slot {
     in_use: AtomicBool,
     /// Whether allocations in this scope (or an enclosing one) need their
     /// stacks: false only for counting scopes inside counting scopes.
     stacks: AtomicBool,
-    generation: AtomicU32,
-    /// Tag of the enclosing scope (0: none); outlives `state` until reuse.
-    parent: AtomicU32,
+    /// Reallocs in flight whose old block carries this scope's tag.
+    pins: AtomicUsize,
+    /// The generation of the latest opening (only the opener writes it).
+    generation: AtomicU64,
     state: Mutex<Option<State>>,
 }
 
@@ -154,24 +244,23 @@ struct Slot {
 const EMPTY: Slot = Slot {
     in_use: AtomicBool::new(false),
     stacks: AtomicBool::new(true),
-    generation: AtomicU32::new(0),
-    parent: AtomicU32::new(0),
+    pins: AtomicUsize::new(0),
+    generation: AtomicU64::new(0),
     state: Mutex::new(None),
 };
 
 static SLOTS_: [Slot; SLOTS] = [EMPTY; SLOTS];
 /// The innermost open all-threads scope, counted by threads with no scope
-/// of their own.
-static ALL_THREADS: AtomicU32 = AtomicU32::new(0);
+/// of their own (0: none).
+static ALL_THREADS: AtomicU64 = AtomicU64::new(0);
+/// Every open all-threads scope, oldest first: its top is `ALL_THREADS`.
+/// Only touched when such a scope opens or closes.
+static ALL_THREADS_OPEN: Mutex<Vec<ScopeRef>> = Mutex::new(Vec::new());
 
 thread_local! {
     // const-initialised and drop-free: readable from the allocator at any
     // point of a thread's life (see `reentrancy`).
-    static CURRENT: Cell<u32> = const { Cell::new(0) };
-}
-
-fn split(tag: u32) -> (usize, u32) {
-    ((tag as usize) & (SLOTS - 1), tag >> INDEX_BITS)
+    static CURRENT: Cell<ScopeRef> = const { Cell::new(0) };
 }
 
 fn lock(slot: &Slot) -> MutexGuard<'_, Option<State>> {
@@ -180,10 +269,10 @@ fn lock(slot: &Slot) -> MutexGuard<'_, Option<State>> {
 
 /// The scope this thread's allocations count in, 0 for none.
 #[inline]
-pub(crate) fn current_tag() -> u32 {
+pub(crate) fn current() -> ScopeRef {
     match CURRENT.try_with(Cell::get).unwrap_or(0) {
-        0 => ALL_THREADS.load(Relaxed),
-        tag => tag,
+        0 => ALL_THREADS.load(Ordering::Acquire),
+        r => r,
     }
 }
 
@@ -201,165 +290,266 @@ pub(crate) fn excluded(stack: StackId, known: Class) -> bool {
     class == Class::Excluded
 }
 
-/// What [`open`] changed on this thread, for [`close`] to put back.
+/// What [`open`] did, for [`close`] to undo.
 #[derive(Debug)]
 pub(crate) struct Opened {
-    pub(crate) tag: u32,
-    previous_current: u32,
-    previous_all: Option<u32>,
+    pub(crate) scope: ScopeRef,
+    all_threads: bool,
 }
 
 /// The stack id of blocks allocated with no stack captured (counting
 /// scopes): counted in the scope, attributed to no site.
 pub(crate) const NO_STACK: StackId = StackId::MAX;
 
-/// Whether an allocation counted in scope `tag` needs its stack.
+/// Whether an allocation counted in `scope` needs its stack.
 #[inline]
-pub(crate) fn wants_stacks(tag: u32) -> bool {
-    SLOTS_[split(tag).0].stacks.load(Relaxed)
+pub(crate) fn wants_stacks(scope: ScopeRef) -> bool {
+    SLOTS_[index_of(scope)].stacks.load(Ordering::Relaxed)
+}
+
+/// Whether an allocation counted in the scope of live-table tag `tag`
+/// needs its stack.
+#[inline]
+pub(crate) fn tag_wants_stacks(tag: u32) -> bool {
+    SLOTS_[(tag as usize) & (SLOTS - 1)]
+        .stacks
+        .load(Ordering::Relaxed)
 }
 
 /// Opens a scope on this thread (and, if `all_threads`, for threads without
 /// a scope of their own). A scope without `stacks` only counts: no stack
 /// capture, no sites. `None` when every slot is taken.
 pub(crate) fn open(all_threads: bool, stacks: bool) -> Option<Opened> {
-    let index = SLOTS_.iter().position(|s| !s.in_use.swap(true, Relaxed))?;
+    let index = SLOTS_
+        .iter()
+        .position(|s| !s.in_use.swap(true, Ordering::Acquire))?;
     let slot = &SLOTS_[index];
-    // Generations start at 1, so no tag is 0.
-    let generation = (slot.generation.load(Relaxed) % ((1 << (32 - INDEX_BITS)) - 1)) + 1;
-    slot.generation.store(generation, Relaxed);
-    let tag = (generation << INDEX_BITS) | index as u32;
-    let parent = current_tag();
-    slot.parent.store(parent, Relaxed);
-    slot.stacks
-        .store(stacks || (parent != 0 && wants_stacks(parent)), Relaxed);
+    let generation = slot.generation.load(Ordering::Relaxed) + 1;
+    slot.generation.store(generation, Ordering::Relaxed);
+    let scope = (generation << INDEX_BITS) | index as u64;
+    let parent = CURRENT.try_with(Cell::get).unwrap_or(0);
+    slot.stacks.store(
+        stacks || (parent != 0 && wants_stacks(parent)),
+        Ordering::Relaxed,
+    );
+    if parent != 0 {
+        // The parent is open and on this thread: only this thread changes
+        // its children count.
+        with_open(parent, |p| p.children += 1);
+    }
     *lock(slot) = Some(State {
-        tag,
+        generation,
+        tag: tag_of(scope),
         parent,
         keeps_sites: stacks,
         ..State::default()
     });
-    let previous_current = CURRENT.try_with(|c| c.replace(tag)).unwrap_or(0);
-    let previous_all = all_threads.then(|| ALL_THREADS.swap(tag, Relaxed));
-    recording::scope_opened();
-    Some(Opened {
-        tag,
-        previous_current,
-        previous_all,
-    })
+    let _ = CURRENT.try_with(|c| c.set(scope));
+    if all_threads {
+        let mut open = ALL_THREADS_OPEN.lock().unwrap_or_else(|e| e.into_inner());
+        open.push(scope);
+        ALL_THREADS.store(scope, Ordering::Release);
+    }
+    Some(Opened { scope, all_threads })
 }
 
-/// Closes a scope and returns its counters. Its still-live blocks move to the
-/// enclosing scope (which counted them already), or out of any scope.
+/// Closes a scope (on the thread that opened it) and returns its counters.
+/// Its still-live blocks move to the enclosing scope (which counted them
+/// already), or out of any scope. See the module docs for the steps.
 pub(crate) fn close(opened: Opened) -> State {
-    let (index, _) = split(opened.tag);
-    let slot = &SLOTS_[index];
-    // Scopes may close out of order: put back what this scope replaced only
-    // where it is still the current one, and then the nearest scope of that
-    // chain that is still open.
+    let scope = opened.scope;
+    let slot = &SLOTS_[index_of(scope)];
+    // (1) No longer the all-threads scope.
+    if opened.all_threads {
+        let mut open = ALL_THREADS_OPEN.lock().unwrap_or_else(|e| e.into_inner());
+        open.retain(|&r| r != scope);
+        ALL_THREADS.store(open.last().copied().unwrap_or(0), Ordering::Release);
+    }
+    // (2) Closing: nothing new is charged to it through the all-threads path.
+    let (tag, parent, live) = {
+        let mut guard = lock(slot);
+        match guard.as_mut() {
+            Some(state) if state.generation == generation_of(scope) => {
+                state.closing = true;
+                (state.tag, state.parent, state.blocks)
+            }
+            // Cannot happen: only this scope's owner frees its slot.
+            _ => return State::default(),
+        }
+    };
+    // (3) Still-live blocks move to the parent: a scan of the live table,
+    // only needed when there are some.
+    if live > 0 {
+        live_table::retag(tag, tag_of(parent));
+    }
+    // (4) Reallocs in flight finish storing their block (with the parent's
+    // tag, now that this scope is closing).
+    while slot.pins.load(Ordering::Acquire) != 0 {
+        std::thread::yield_now();
+    }
+    // (5) Children closed out of order take this scope's parent as theirs,
+    // and this thread's current scope moves up if it was this one.
+    let children = with_open(scope, |s| s.children).unwrap_or(0);
+    if children > 0 {
+        reparent_children(scope, parent);
+    }
+    if parent != 0 {
+        with_open(parent, |p| p.children = p.children.saturating_sub(1));
+    }
     let _ = CURRENT.try_with(|c| {
-        if c.get() == opened.tag {
-            c.set(nearest_open(opened.previous_current));
+        if c.get() == scope {
+            c.set(parent);
         }
     });
-    if let Some(previous) = opened.previous_all {
-        let previous = nearest_open(previous);
-        let _ = ALL_THREADS.compare_exchange(opened.tag, previous, Relaxed, Relaxed);
-    }
-    let parent = slot.parent.load(Relaxed);
-    // Still-live blocks move to the parent: a scan of the live table, only
-    // needed when there are some.
-    let live = lock(slot).as_ref().map_or(0, |s| s.blocks);
-    if live > 0 {
-        live_table::retag(opened.tag, parent);
-    }
+    // (6) The counters, and the slot back to the pool.
     let state = lock(slot).take().unwrap_or_default();
-    recording::scope_closed();
-    slot.in_use.store(false, Relaxed);
+    slot.in_use.store(false, Ordering::Release);
     state
 }
 
-/// `tag` if that scope is still open, else its nearest enclosing scope
-/// that is, else 0.
-fn nearest_open(mut tag: u32) -> u32 {
-    for _ in 0..SLOTS {
-        if tag == 0 || with_state(tag, |_| ()).is_some() {
-            return tag;
+/// Gives every open child of `scope` the parent `parent` instead.
+fn reparent_children(scope: ScopeRef, parent: ScopeRef) {
+    for slot in SLOTS_.iter() {
+        if !slot.in_use.load(Ordering::Acquire) {
+            continue;
         }
-        let (index, generation) = split(tag);
-        let slot = &SLOTS_[index];
-        if slot.generation.load(Relaxed) != generation {
-            return 0;
+        let mut guard = lock(slot);
+        if let Some(child) = guard.as_mut().filter(|c| c.parent == scope) {
+            child.parent = parent;
+            if parent != 0 {
+                drop(guard);
+                with_open(parent, |p| p.children += 1);
+            }
         }
-        tag = slot.parent.load(Relaxed);
     }
-    0
+}
+
+/// Applies `f` to the counters of `scope` if it is open (or closing).
+fn with_open<R>(scope: ScopeRef, f: impl FnOnce(&mut State) -> R) -> Option<R> {
+    let mut guard = lock(&SLOTS_[index_of(scope)]);
+    guard
+        .as_mut()
+        .filter(|s| s.generation == generation_of(scope))
+        .map(f)
 }
 
 /// Reads an open scope's counters.
-pub(crate) fn with_state<R>(tag: u32, f: impl FnOnce(&State) -> R) -> Option<R> {
-    let (index, generation) = split(tag);
-    let slot = &SLOTS_[index];
-    if slot.generation.load(Relaxed) != generation {
-        return None;
-    }
-    lock(slot).as_ref().filter(|s| s.tag == tag).map(f)
+pub(crate) fn with_state<R>(scope: ScopeRef, f: impl FnOnce(&State) -> R) -> Option<R> {
+    with_open(scope, |s| f(s))
 }
 
-/// Applies `f` to the scope `tag` and every scope enclosing it.
-fn for_chain(mut tag: u32, mut f: impl FnMut(&mut State)) {
+/// What is being charged.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Charge {
+    /// A fresh block (`alloc`, `alloc_zeroed`).
+    Alloc,
+    /// The block a `realloc` returned; `old` is the size it had.
+    Realloc { old: usize },
+    /// A block whose `realloc` failed, put back as it was: not a request.
+    Restore,
+}
+
+/// Applies `f` to the scope of `guard` and then to every enclosing scope,
+/// hand over hand: each child's lock is held while its parent's is taken,
+/// so a parent named by a locked child is always still there (a closing
+/// parent re-parents its children under their locks before it goes).
+fn for_chain(mut guard: MutexGuard<'static, Option<State>>, mut f: impl FnMut(&mut State)) {
     // Bounded: a chain can never be longer than the number of slots.
     for _ in 0..SLOTS {
-        if tag == 0 {
+        let Some(state) = guard.as_mut() else { return };
+        f(state);
+        let parent = state.parent;
+        if parent == 0 {
             return;
         }
-        let (index, generation) = split(tag);
-        let slot = &SLOTS_[index];
-        let mut state = lock(slot);
-        tag = match state.as_mut() {
-            // The tag is checked under the lock: the slot cannot be reused
-            // by another scope between the check and the update.
-            Some(state) if state.tag == tag => {
-                f(state);
-                state.parent
-            }
-            Some(_) => return,
-            // Closed a moment ago (its blocks moved to its parent while this
-            // free was under way): pass the change on to the parent.
-            None if slot.generation.load(Relaxed) == generation => slot.parent.load(Relaxed),
-            None => return,
-        };
+        let next = lock(&SLOTS_[index_of(parent)]);
+        if !next
+            .as_ref()
+            .is_some_and(|s| s.generation == generation_of(parent))
+        {
+            // Cannot happen under the protocol; never count in a stranger.
+            return;
+        }
+        guard = next;
     }
 }
 
-pub(crate) fn on_alloc(tag: u32, stack: StackId, size: usize, realloc_from: Option<usize>) {
-    for_chain(tag, |s| {
-        s.alloc(stack, size, true);
-        match realloc_from {
-            None => s.stats_bytes_allocated += size,
-            Some(old) => {
-                s.reallocs += 1;
-                if size > old {
-                    s.stats_bytes_allocated += size - old;
-                } else {
-                    s.stats_bytes_deallocated += old - size;
-                }
-                s.bytes_reallocated += size as isize - old as isize;
-            }
-        }
-    });
+/// Charges an allocation to `scope` and its chain, from the all-threads or
+/// this thread's current-scope path. Call with the block's live-table shard
+/// locked. Returns the tag to store with the block, or `None` when the scope
+/// has closed (or is closing) meanwhile: the caller retries with
+/// [`current`].
+pub(crate) fn charge_alloc(
+    scope: ScopeRef,
+    stack: StackId,
+    size: usize,
+    charge: Charge,
+) -> Option<u32> {
+    let guard = lock(&SLOTS_[index_of(scope)]);
+    let tag = match guard.as_ref() {
+        Some(s) if s.generation == generation_of(scope) && !s.closing => s.tag,
+        _ => return None,
+    };
+    for_chain(guard, |s| s.charge_alloc(stack, size, charge));
+    Some(tag)
 }
 
-pub(crate) fn on_restore(tag: u32, stack: StackId, size: usize) {
-    for_chain(tag, |s| s.alloc(stack, size, false));
+/// Charges a block that already belongs to the scope of live-table tag
+/// `tag` (a realloc's new block, or a failed realloc's old one) to that
+/// scope and its chain. Call with the block's shard locked, while the scope
+/// is pinned. Returns the tag to store: the scope's, or its parent's if it
+/// is closing (its retag may have passed this shard already).
+pub(crate) fn charge_owned(tag: u32, stack: StackId, size: usize, charge: Charge) -> u32 {
+    let guard = lock(&SLOTS_[(tag as usize) & (SLOTS - 1)]);
+    let store = match guard.as_ref() {
+        Some(s) if s.tag == tag && !s.closing => tag,
+        Some(s) if s.tag == tag => tag_of(s.parent),
+        // Cannot happen while pinned.
+        _ => return 0,
+    };
+    for_chain(guard, |s| s.charge_alloc(stack, size, charge));
+    store
 }
 
-pub(crate) fn on_free(tag: u32, stack: StackId, size: usize, realloc: bool) {
-    for_chain(tag, |s| {
+/// Takes back the charge of a block of the scope of live-table tag `tag`
+/// that is being freed (`realloc`: moved or resized, not given back). Call
+/// with the block's shard locked, its record just removed.
+pub(crate) fn charge_free(tag: u32, stack: StackId, size: usize, realloc: bool) {
+    let guard = lock(&SLOTS_[(tag as usize) & (SLOTS - 1)]);
+    if !guard.as_ref().is_some_and(|s| s.tag == tag) {
+        // Cannot happen under the protocol: a record's scope is open or
+        // closing until its retag has passed the record's shard.
+        return;
+    }
+    for_chain(guard, |s| {
         s.free(stack, size);
         if !realloc {
             s.frees += 1;
             s.stats_bytes_deallocated += size;
         }
     });
+}
+
+/// Keeps the scope of live-table tag `tag` from finishing its close while a
+/// realloc moves one of its blocks. Call with the block's shard locked.
+pub(crate) fn pin(tag: u32) {
+    SLOTS_[(tag as usize) & (SLOTS - 1)]
+        .pins
+        .fetch_add(1, Ordering::AcqRel);
+}
+
+/// Ends a [`pin`].
+pub(crate) fn unpin(tag: u32) {
+    SLOTS_[(tag as usize) & (SLOTS - 1)]
+        .pins
+        .fetch_sub(1, Ordering::AcqRel);
+}
+
+/// Scopes open right now (for tests and the soak's checks).
+#[allow(dead_code)]
+pub(crate) fn open_count() -> usize {
+    SLOTS_
+        .iter()
+        .filter(|s| s.in_use.load(Ordering::Acquire))
+        .count()
 }

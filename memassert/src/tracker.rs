@@ -97,7 +97,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracker<A> {
         // it back, another thread may be handed the same address and record
         // it, and removing after that would drop the other thread's record.
         if recording::hooks_on() {
-            recording::on_free(ptr, false);
+            recording::on_free(ptr);
         }
         // SAFETY: `ptr` was allocated by us, i.e. by `inner`, with `layout`.
         unsafe { self.inner.dealloc(ptr, layout) }
@@ -110,15 +110,16 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracker<A> {
             return unsafe { self.inner.realloc(ptr, layout, new_size) };
         }
         // Same ordering as `dealloc`: the old record goes first, since a
-        // moving realloc frees the old address before it returns.
-        let old = recording::on_free(ptr, true);
+        // moving realloc frees the old address before it returns. Its scope
+        // stays pinned until the new record is stored.
+        let moving = recording::realloc_start(ptr);
         // SAFETY: forwarded unchanged.
         let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
         if new.is_null() {
             // The old block is still live and unchanged: put its record back.
-            recording::restore(ptr, old);
+            recording::realloc_failed(moving, ptr);
         } else {
-            recording::on_realloc(new, new_size, layout.size());
+            recording::realloc_done(moving, new, new_size, layout.size());
         }
         new
     }
