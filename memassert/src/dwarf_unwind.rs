@@ -20,12 +20,20 @@
 //!   while the objects stay loaded. The list is published through an
 //!   [`AtomicPtr`] and built by one thread at a time without blocking:
 //!   a capture that finds another thread building falls back (below).
-//! - **Staleness.** Every capture first reads the loader's object
-//!   add/remove counters (`dlpi_adds`/`dlpi_subs`, one `dl_iterate_phdr`
-//!   step, ~15 ns) and rebuilds the list if they moved, so a `dlclose`d
-//!   object's sections are never read and a `dlopen`ed one is covered.
-//!   Replaced lists are leaked (another thread may still be reading them);
-//!   after 64 builds, captures that find the list stale fall back instead.
+//! - **Staleness, without the loader's lock.** With glibc's lock-free
+//!   `_dl_find_object` (2.35 and later, looked up once), each text range a
+//!   capture enters is checked against the object the loader has mapped
+//!   there now (same `PT_GNU_EH_FRAME` address): a frame's sections are only
+//!   read once the object holding that very return address is confirmed
+//!   loaded (and an object whose code is on the stack being unwound cannot
+//!   be unloaded under it). A mismatch, or an address the list does not
+//!   know but the loader does (a `dlopen`), marks the list stale: that
+//!   capture falls back and the next one rebuilds the list. Without
+//!   `_dl_find_object` (older glibc), every capture reads the loader's
+//!   add/remove counters instead (`dlpi_adds`/`dlpi_subs`, one
+//!   `dl_iterate_phdr` step, which takes the loader's lock). Replaced lists
+//!   are leaked (another thread may still be reading them); after 64
+//!   builds, captures that find the list stale fall back instead.
 //! - **Misses.** Before a frame is unwound its address must lie in a known
 //!   module's text. If it does not (JIT code, an object without
 //!   `PT_GNU_EH_FRAME`), the capture falls back.
@@ -42,16 +50,20 @@
 //!   thread exit); when the slot is unavailable (thread teardown, or already
 //!   borrowed) the capture falls back.
 //! - **Fallback.** [`capture`] returns `None` whenever it cannot vouch for
-//!   the result (the cases above, an unwinding error, a panic inside
-//!   framehop, which is caught): the caller then unwinds with
-//!   `_Unwind_Backtrace`, exactly as before.
+//!   the result (the cases above, an unwinding error): the caller then
+//!   unwinds with `_Unwind_Backtrace`, exactly as before.
+//! - **No panics.** Nothing here may panic: a panic inside the global
+//!   allocator would run the panic hook there (which can take libtest's
+//!   output lock) before aborting. Arithmetic on addresses is wrapping or
+//!   checked, and framehop reports malformed CFI as errors.
 //!
 //! Everything here runs inside the global allocator with the reentrancy
 //! guard held: allocations go untracked to the inner allocator. The only
-//! lock taken is the loader's, inside `dl_iterate_phdr` (recursive, so a
-//! capture from an allocation inside someone's `dl_iterate_phdr` callback
-//! is fine); the tracker holds no lock of its own around a capture, and
-//! nothing waits on a lock while holding the loader's.
+//! lock taken is the loader's, inside `dl_iterate_phdr`, when a list is
+//! built (recursive, so a capture from an allocation inside someone's
+//! `dl_iterate_phdr` callback is fine); the tracker holds no lock of its own
+//! around a capture, and nothing waits on a lock while holding the
+//! loader's.
 //!
 //! Caveats: a frame without an FDE inside a known module is unwound by
 //! framehop with the frame-pointer rule where `_Unwind_Backtrace` would stop
@@ -64,6 +76,7 @@ use std::cell::RefCell;
 use std::ops::Range;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
 use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, Unwinder};
@@ -73,19 +86,21 @@ type SectionData = &'static [u8];
 /// The loaded objects, as known when the list was built.
 struct Modules {
     unwinder: UnwinderX86_64<SectionData>,
-    /// Executable ranges with unwind information, sorted by start.
-    text: Vec<Range<usize>>,
+    /// Executable ranges with unwind information, sorted by start, each
+    /// with the address of its object's `PT_GNU_EH_FRAME` segment.
+    text: Vec<(Range<usize>, usize)>,
     /// The loader's (adds, subs) counters when this list was built.
     generation: (u64, u64),
 }
 
 impl Modules {
-    /// The known text range holding `address`.
+    /// The known text range holding `address`, and its object's
+    /// `PT_GNU_EH_FRAME` address.
     #[inline]
-    fn text_around(&self, address: usize) -> Option<Range<usize>> {
-        let i = self.text.partition_point(|r| r.start <= address);
-        let range = self.text.get(i.checked_sub(1)?)?;
-        range.contains(&address).then(|| range.clone())
+    fn text_around(&self, address: usize) -> Option<(Range<usize>, usize)> {
+        let i = self.text.partition_point(|(r, _)| r.start <= address);
+        let (range, eh) = self.text.get(i.checked_sub(1)?)?;
+        range.contains(&address).then(|| (range.clone(), *eh))
     }
 }
 
@@ -98,6 +113,54 @@ static BUILDING: AtomicBool = AtomicBool::new(false);
 /// the system unwinder instead.
 static BUILDS: AtomicUsize = AtomicUsize::new(0);
 const MAX_BUILDS: usize = 64;
+/// Set when a capture found the list out of date (`_dl_find_object`).
+static STALE: AtomicBool = AtomicBool::new(false);
+
+/// glibc's `struct dl_find_object` (x86_64: flags, map start and end, link
+/// map, eh_frame, then reserved words), with room to spare.
+#[repr(C)]
+struct DlFindObject {
+    flags: u64,
+    map_start: usize,
+    map_end: usize,
+    link_map: usize,
+    eh_frame: usize,
+    reserved: [u64; 16],
+}
+
+type FindObject = unsafe extern "C" fn(pc: *mut libc::c_void, result: *mut DlFindObject) -> i32;
+
+/// glibc's lock-free `_dl_find_object`, if this libc has it. Looked up when
+/// the first list is built.
+fn find_object_fn() -> Option<FindObject> {
+    static FIND: OnceLock<Option<FindObject>> = OnceLock::new();
+    *FIND.get_or_init(|| {
+        // SAFETY: a symbol lookup by NUL-terminated name; the symbol, when
+        // present, has this signature (glibc 2.35+, <dlfcn.h>).
+        unsafe {
+            let sym = libc::dlsym(libc::RTLD_DEFAULT, c"_dl_find_object".as_ptr());
+            (!sym.is_null()).then(|| std::mem::transmute::<*mut libc::c_void, FindObject>(sym))
+        }
+    })
+}
+
+/// The `PT_GNU_EH_FRAME` address of the object the loader has mapped at
+/// `address` now; `None` if no object holds it. Lock-free.
+#[inline]
+fn loaded_eh_frame(find: FindObject, address: usize) -> Option<usize> {
+    let mut out = DlFindObject {
+        flags: 0,
+        map_start: 0,
+        map_end: 0,
+        link_map: 0,
+        eh_frame: 0,
+        reserved: [0; 16],
+    };
+    // SAFETY: `out` is a writable `struct dl_find_object` (larger than
+    // glibc's); `_dl_find_object` only reads the loader's tables.
+    let found = unsafe { find(address as *mut libc::c_void, &mut out) } == 0;
+    found.then_some(out.eh_frame)
+}
 
 thread_local! {
     // framehop's rule caches for this thread. Its destructor frees them at
@@ -185,16 +248,9 @@ pub(crate) fn capture(buf: &mut [usize], depth: usize) -> Option<usize> {
         .try_with(|slot| {
             let mut slot = slot.try_borrow_mut().ok()?;
             let cache = slot.get_or_insert_with(|| Box::new(Caches::new()));
-            // framehop does not panic on well-formed input, but an overflow
-            // check in a debug build on a corrupt stack must not escape the
-            // allocator.
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                walk(modules, cache, (ip, sp, bp), high, &mut buf[..depth])
-            }))
-            .ok()
+            walk(modules, cache, (ip, sp, bp), high, &mut buf[..depth])
         })
         .ok()
-        .flatten()
         .flatten()
 }
 
@@ -225,12 +281,29 @@ fn walk(
     let mut n = 0;
     // The text range of the previous frame: most callers share a module.
     let mut text = 0..0;
+    let find = find_object_fn();
     while n < buf.len() {
         let lookup = frame.address_for_lookup() as usize;
         if !text.contains(&lookup) {
-            text = modules.text_around(lookup)?;
+            let Some((range, eh)) = modules.text_around(lookup) else {
+                // Not in the list: if the loader knows it, it was loaded
+                // since the list was built.
+                if find.is_some_and(|f| loaded_eh_frame(f, lookup).is_some()) {
+                    STALE.store(true, Ordering::Relaxed);
+                }
+                return None;
+            };
+            // The object there now must be the one listed before any of its
+            // sections is read.
+            if let Some(find) = find {
+                if loaded_eh_frame(find, lookup) != Some(eh) {
+                    STALE.store(true, Ordering::Relaxed);
+                    return None;
+                }
+            }
+            text = range;
         }
-        buf[n] = frame.address() as usize - 1;
+        buf[n] = (frame.address() as usize).wrapping_sub(1);
         n += 1;
         if n == buf.len() {
             break;
@@ -257,7 +330,13 @@ fn modules() -> Option<&'static Modules> {
     if !current.is_null() {
         // SAFETY: a published list is never freed nor mutated.
         let current = unsafe { &*current };
-        if current.generation == crate::loaded_objects::generation() {
+        let fresh = if find_object_fn().is_some() {
+            // Checked frame by frame in `walk`, without a lock.
+            !STALE.load(Ordering::Relaxed)
+        } else {
+            current.generation == crate::loaded_objects::generation()
+        };
+        if fresh {
             return Some(current);
         }
     }
@@ -273,18 +352,15 @@ fn rebuild() -> Option<&'static Modules> {
         return None;
     }
     BUILDS.fetch_add(1, Ordering::Relaxed);
-    // Nothing in `build` should panic; if it ever did, stop trying.
-    let built = std::panic::catch_unwind(build).ok();
-    if built.is_none() {
-        BUILDS.store(MAX_BUILDS, Ordering::Relaxed);
-    }
-    let fresh: Option<&'static Modules> = built.map(|m| &*Box::leak(Box::new(m)));
-    if let Some(fresh) = fresh {
-        // The previous list, if any, is leaked: other threads may be using it.
-        MODULES.store(ptr::from_ref(fresh).cast_mut(), Ordering::Release);
-    }
+    // Looked up before the list is built, so that staleness found from
+    // here on is checked against this list.
+    find_object_fn();
+    STALE.store(false, Ordering::Relaxed);
+    let fresh: &'static Modules = Box::leak(Box::new(build()));
+    // The previous list, if any, is leaked: other threads may be using it.
+    MODULES.store(ptr::from_ref(fresh).cast_mut(), Ordering::Release);
     BUILDING.store(false, Ordering::Release);
-    fresh
+    Some(fresh)
 }
 
 /// One loaded object's unwind sections and executable segments (AVMAs).
@@ -330,10 +406,10 @@ fn build() -> Modules {
             };
             let avma = exec.start as u64..exec.end as u64;
             unwinder.add_module(Module::new(String::new(), avma, object.bias as u64, info));
-            text.push(exec.clone());
+            text.push((exec.clone(), object.eh_frame_hdr.start));
         }
     }
-    text.sort_by_key(|r| r.start);
+    text.sort_by_key(|(r, _)| r.start);
     Modules {
         unwinder,
         text,
@@ -573,11 +649,26 @@ mod tests {
             return;
         }
         check(10);
-        assert_eq!(ready().generation, crate::loaded_objects::generation());
+        if let Some(find) = find_object_fn() {
+            // The loader knows the new library; a list built before it was
+            // loaded does not, and a walk reaching it marks the list stale.
+            // SAFETY: a lookup by name in a handle we hold.
+            let sym = unsafe { libc::dlsym(handle, c"__res_context_query".as_ptr()) };
+            if !sym.is_null() {
+                assert!(loaded_eh_frame(find, sym as usize).is_some());
+            }
+            // Objects in the list agree with the loader.
+            let here = capture as *const () as usize;
+            assert_eq!(
+                loaded_eh_frame(find, here),
+                ready().text_around(here).map(|(_, eh)| eh)
+            );
+        } else {
+            assert_eq!(ready().generation, crate::loaded_objects::generation());
+        }
         // SAFETY: `handle` came from `dlopen` above and is closed once.
         unsafe { libc::dlclose(handle) };
         check(10);
-        assert_eq!(ready().generation, crate::loaded_objects::generation());
     }
 
     #[test]

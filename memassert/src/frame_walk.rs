@@ -45,7 +45,7 @@ pub(crate) fn walk(buf: &mut [usize], depth: usize) -> usize {
         if ret == 0 {
             break;
         }
-        buf[n] = ret - 1;
+        buf[n] = ret.wrapping_sub(1);
         n += 1;
         // Frames grow towards `high`; anything else is not a frame chain.
         if next <= fp {

@@ -124,6 +124,7 @@ mod live_table;
 mod loaded_objects;
 mod mirror;
 mod paths;
+mod pause_points;
 mod recording;
 mod reentrancy;
 mod report;
@@ -173,4 +174,14 @@ pub mod __private {
     pub use crate::report_snapshot::{snapshot_text, SNAPSHOT_DESCRIPTION};
     pub use crate::test_support::{check, run_test, run_test_async, Outcome, TestSpec};
     pub use insta;
+    /// Test-only pause points (feature `test-pause-points`).
+    pub mod pause_points {
+        pub use crate::pause_points::Point;
+        #[cfg(feature = "test-pause-points")]
+        pub use crate::pause_points::{arm, release, wait_stopped};
+    }
+    /// Scopes open right now.
+    pub fn open_scopes() -> usize {
+        crate::scope_registry::open_count()
+    }
 }

@@ -70,6 +70,8 @@ pub fn start(frames: usize) {
     );
     LIMIT.store(frames, Relaxed);
     stack_capture::ensure_depth(frames);
+    // Read the environment now, not from inside an allocation later.
+    crate::paths::workspace_root();
     recording::set_hook(TRACING, true);
 }
 

@@ -10,6 +10,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 
 use crate::live_table::{self, Entry};
+use crate::pause_points::{self, Point};
 use crate::reentrancy::Guard;
 use crate::scope_registry::{self, Charge};
 use crate::stack_table::{self, Class};
@@ -107,6 +108,7 @@ fn record_new(ptr: *mut u8, size: usize, hooks: u32, charge: Charge) {
         }
         scope = scope_registry::current();
     }
+    pause_points::point(Point::AllocCharged);
     let tracing = hook(TRACING);
     let entry = Entry::new(size, stack, tag, tracing);
     if let Some(stale) = shard.insert(ptr as usize, entry, tracing) {
@@ -125,6 +127,7 @@ pub(crate) fn on_free(ptr: *mut u8) {
     let Some(_guard) = Guard::enter() else { return };
     let mut shard = live_table::lock_addr(ptr as usize);
     if let Some(entry) = shard.remove(ptr as usize) {
+        pause_points::point(Point::FreeRemoved);
         forget_scope_part(&entry);
     }
 }
@@ -152,6 +155,8 @@ pub(crate) fn realloc_start(ptr: *mut u8) -> Moving {
             scope_registry::pin(entry.scope());
         }
     }
+    drop(shard);
+    pause_points::point(Point::ReallocTaken);
     Moving { entry }
 }
 
@@ -255,9 +260,47 @@ pub fn is_installed() -> bool {
     INSTALLED.load(Relaxed)
 }
 
-/// Panics with the line to add when the tracker is not the global allocator.
+/// Set in a child process made by `fork()` from a process that had the
+/// tracker on: tracking stays off there for good.
+static FORKED_CHILD: AtomicBool = AtomicBool::new(false);
+static ATFORK_REGISTERED: AtomicBool = AtomicBool::new(false);
+
+/// In the child of a `fork()`: the tracker's locks may have been held by
+/// threads that do not exist there, and would never be released. So the
+/// child switches tracking off before any allocation (an atomic store, safe
+/// in a child of a multi-threaded process), and memassert's functions say
+/// so rather than deadlock.
+extern "C" fn after_fork_in_child() {
+    HOOKS.store(0, Relaxed);
+    FORKED_CHILD.store(true, Relaxed);
+}
+
+/// True in the child of a `fork()` made while memassert was in use.
+pub(crate) fn in_forked_child() -> bool {
+    FORKED_CHILD.load(Relaxed)
+}
+
+fn register_fork_handler() {
+    if ATFORK_REGISTERED.swap(true, Relaxed) {
+        return;
+    }
+    #[cfg(unix)]
+    // SAFETY: registers a child handler that only does atomic stores.
+    unsafe {
+        libc::pthread_atfork(None, None, Some(after_fork_in_child));
+    }
+}
+
+/// Panics with the line to add when the tracker is not the global allocator,
+/// and with the reason in a forked child (see [`after_fork_in_child`]).
 #[track_caller]
 pub(crate) fn require_installed(api: &str) {
+    if in_forked_child() {
+        panic!(
+            "memassert::{api}: this process is the child of a fork() made while memassert was              tracking; tracking is off in a forked child (a lock held by another thread at the              fork could never be released there). Measure in the parent, or exec a new process."
+        );
+    }
+    register_fork_handler();
     if !is_installed() {
         panic!(
             "memassert::{api} needs memassert's tracking allocator, but this binary's global \

@@ -120,6 +120,8 @@ impl ScopeOptions {
     pub fn start(self) -> Scope {
         require_installed("Scope::start");
         stack_capture::ensure_depth(self.frames);
+        // Read the environment now, not from inside an allocation later.
+        crate::paths::workspace_root();
         let opened = {
             let _untracked = Guard::enter();
             let opened = scope_registry::open(self.all_threads, self.sites);
@@ -196,8 +198,13 @@ impl Scope {
     }
 
     /// Closes the scope and reports what the code allocated.
+    ///
+    /// # Panics
+    ///
+    /// In the child of a `fork()` (tracking is off there).
     pub fn finish(mut self) -> Report {
         let opened = self.opened.take().expect("an unfinished scope is open");
+        require_installed("Scope::finish");
         let _untracked = Guard::enter();
         let state = close(opened);
         let mut at_peak: HashMap<StackId, (usize, usize)> = state
@@ -249,6 +256,10 @@ impl Drop for Scope {
     fn drop(&mut self) {
         // Dropped without `finish` (e.g. the body panicked): close quietly.
         if let Some(opened) = self.opened.take() {
+            // In a forked child the registry's locks may be held forever.
+            if recording::in_forked_child() {
+                return;
+            }
             let _untracked = Guard::enter();
             close(opened);
         }

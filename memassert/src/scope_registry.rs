@@ -463,9 +463,9 @@ fn for_chain(mut guard: MutexGuard<'static, Option<State>>, mut f: impl FnMut(&m
             return;
         }
         let next = lock(&SLOTS_[index_of(parent)]);
-        if !next
+        if next
             .as_ref()
-            .is_some_and(|s| s.generation == generation_of(parent))
+            .is_none_or(|s| s.generation != generation_of(parent))
         {
             // Cannot happen under the protocol; never count in a stranger.
             return;
@@ -516,7 +516,7 @@ pub(crate) fn charge_owned(tag: u32, stack: StackId, size: usize, charge: Charge
 /// with the block's shard locked, its record just removed.
 pub(crate) fn charge_free(tag: u32, stack: StackId, size: usize, realloc: bool) {
     let guard = lock(&SLOTS_[(tag as usize) & (SLOTS - 1)]);
-    if !guard.as_ref().is_some_and(|s| s.tag == tag) {
+    if guard.as_ref().is_none_or(|s| s.tag != tag) {
         // Cannot happen under the protocol: a record's scope is open or
         // closing until its retag has passed the record's shard.
         return;
@@ -546,7 +546,6 @@ pub(crate) fn unpin(tag: u32) {
 }
 
 /// Scopes open right now (for tests and the soak's checks).
-#[allow(dead_code)]
 pub(crate) fn open_count() -> usize {
     SLOTS_
         .iter()

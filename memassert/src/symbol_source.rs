@@ -8,10 +8,13 @@
 //! way.
 //!
 //! Loaded objects come from `loaded_objects` (path, load bias, executable
-//! segments); each object's debug info is opened on first use and kept.
-//! Everything here runs with the reentrancy guard held, so its allocations
-//! are untracked; the one lock is held while reading debug info, and no
-//! other lock of ours is ever taken under it.
+//! segments); each object's debug info is opened on first use and kept, also
+//! across refreshes of the list (an object loaded at the same path and bias
+//! keeps its parsed info). Everything here runs with the reentrancy guard
+//! held, so its allocations are untracked. The one lock is held while
+//! reading debug info, and no other lock is ever taken under it: the list
+//! is walked (`dl_iterate_phdr`, under the loader's lock) with our lock
+//! released, since another thread may hold the loader's lock and allocate.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -58,6 +61,20 @@ fn loaded_objects() -> Vec<Object> {
     objects
 }
 
+/// The `fresh` list, keeping the opened debug info of objects that are
+/// still loaded at the same path and bias.
+fn merge(mut old: Vec<Object>, mut fresh: Vec<Object>) -> Vec<Object> {
+    for object in &mut fresh {
+        if let Some(i) = old
+            .iter()
+            .position(|o| o.path == object.path && o.bias == object.bias)
+        {
+            object.loader = old.swap_remove(i).loader;
+        }
+    }
+    fresh
+}
+
 fn demangle(name: &str) -> String {
     addr2line::demangle_auto(Cow::Borrowed(name), None).into_owned()
 }
@@ -65,23 +82,29 @@ fn demangle(name: &str) -> String {
 /// Calls `each(function, file, line)` for every frame at `ip`, innermost
 /// (inlined) first. Returns false when `ip` is in no known object.
 pub(crate) fn resolve(ip: usize, mut each: impl FnMut(String, Option<&Path>, u32)) -> bool {
-    let mut guard = OBJECTS.lock().unwrap_or_else(|e| e.into_inner());
     let find = |objects: &[Object]| {
         objects
             .iter()
             .position(|o| o.text.iter().any(|r| r.contains(&ip)))
     };
+    let lock = || OBJECTS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut guard = lock();
     let mut index = guard.as_deref().and_then(find);
     if index.is_none() {
-        // First use, or a library loaded since the list was made.
-        *guard = Some(loaded_objects());
+        // First use, or a library loaded since the list was made: walk the
+        // loader's list without holding ours, then merge.
+        drop(guard);
+        let fresh = loaded_objects();
+        guard = lock();
+        let old = guard.take().unwrap_or_default();
+        *guard = Some(merge(old, fresh));
         index = guard.as_deref().and_then(find);
     }
     let (Some(objects), Some(index)) = (guard.as_mut(), index) else {
         return false;
     };
     let object = &mut objects[index];
-    let probe = (ip - object.bias) as u64;
+    let probe = ip.wrapping_sub(object.bias) as u64;
     let loader = object
         .loader
         .get_or_insert_with(|| addr2line::Loader::new(&object.path).ok());

@@ -1,0 +1,522 @@
+// The scope protocol under every interleaving: one regression test per
+// window found in review (issue 9), most of them made deterministic with
+// the tracker's test-only pause points (feature `test-pause-points`): a
+// worker thread is stopped at an exact point inside the allocator while the
+// test thread closes, reopens or forks around it.
+//
+// Each window test runs the same way whether the protocol makes the closing
+// thread wait (it must) or not: a releaser thread lets the stopped worker go
+// after a delay, so the test never hangs, and the figures checked afterwards
+// are wrong unless the protocol ordered the two threads correctly.
+
+use std::alloc::{alloc, dealloc, realloc, Layout};
+use std::sync::{Condvar, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use memassert::__private::pause_points::{self, Point};
+use memassert::{Key, Scope};
+
+memassert::install!();
+
+/// Tests here look at process-wide state (slots, the all-threads scope,
+/// the live table): one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A raw block, so that no collection's growth policy gets in the way.
+#[derive(Clone, Copy)]
+struct Block(*mut u8, Layout);
+// SAFETY: a plain heap address; whoever holds it frees it once.
+unsafe impl Send for Block {}
+
+fn block(size: usize) -> Block {
+    let layout = Layout::from_size_align(size, 8).unwrap();
+    // SAFETY: non-zero size.
+    let ptr = unsafe { alloc(layout) };
+    assert!(!ptr.is_null());
+    Block(ptr, layout)
+}
+
+fn free(b: Block) {
+    // SAFETY: allocated by `block` (or resized by `grow`) with this layout.
+    unsafe { dealloc(b.0, b.1) }
+}
+
+fn grow(b: Block, size: usize) -> Block {
+    // SAFETY: a live block with its layout; the result replaces it.
+    let ptr = unsafe { realloc(b.0, b.1, size) };
+    assert!(!ptr.is_null());
+    Block(ptr, Layout::from_size_align(size, 8).unwrap())
+}
+
+/// A thread that lets a stopped thread go on after a delay: made before
+/// any scope opens, so that spawning it is nobody's allocation.
+struct Releaser {
+    order: &'static (Mutex<Option<(Point, Duration)>>, Condvar),
+    handle: thread::JoinHandle<()>,
+}
+
+impl Releaser {
+    fn new() -> Releaser {
+        let order: &'static (Mutex<Option<(Point, Duration)>>, Condvar) =
+            Box::leak(Box::new((Mutex::new(None), Condvar::new())));
+        let handle = thread::spawn(move || {
+            let (point, delay) = {
+                let mut slot = order.0.lock().unwrap();
+                loop {
+                    if let Some(o) = slot.take() {
+                        break o;
+                    }
+                    slot = order.1.wait(slot).unwrap();
+                }
+            };
+            thread::sleep(delay);
+            pause_points::release(point);
+        });
+        Releaser { order, handle }
+    }
+
+    /// Releases the thread stopped at `point` after `delay` (allocates
+    /// nothing).
+    fn release_later(&self, point: Point, delay: Duration) {
+        *self.order.0.lock().unwrap() = Some((point, delay));
+        self.order.1.notify_all();
+    }
+
+    fn join(self) {
+        self.handle.join().unwrap();
+    }
+}
+
+/// A block handed between threads, allocation-free.
+struct Mailbox(Mutex<Option<Block>>);
+
+impl Mailbox {
+    fn new() -> &'static Mailbox {
+        Box::leak(Box::new(Mailbox(Mutex::new(None))))
+    }
+    fn put(&self, b: Block) {
+        *self.0.lock().unwrap() = Some(b);
+    }
+    fn take(&self) -> Block {
+        self.0
+            .lock()
+            .unwrap()
+            .take()
+            .expect("a block in the mailbox")
+    }
+}
+
+/// Bytes and blocks of this file's sites among `stats`: immune to what
+/// the harness's threads allocate meanwhile in all-threads scopes.
+fn here(stats: Vec<memassert::Statistic>) -> (usize, usize) {
+    stats
+        .iter()
+        .filter(|s| s.traceback.frames()[0].file.ends_with("scope_protocol.rs"))
+        .fold((0, 0), |(size, count), s| (size + s.size, count + s.count))
+}
+
+/// A worker thread that runs jobs sent to it, made before any scope opens
+/// (so spawning it is nobody's allocation).
+type Job = Box<dyn FnOnce() + Send>;
+
+struct Worker {
+    job: &'static (Mutex<Option<Job>>, Condvar),
+    done: &'static (Mutex<bool>, Condvar),
+}
+
+impl Worker {
+    fn new() -> Worker {
+        let job: &'static (Mutex<Option<Job>>, Condvar) =
+            Box::leak(Box::new((Mutex::new(None), Condvar::new())));
+        let done: &'static (Mutex<bool>, Condvar) =
+            Box::leak(Box::new((Mutex::new(false), Condvar::new())));
+        thread::spawn(move || loop {
+            let f = {
+                let mut slot = job.0.lock().unwrap();
+                loop {
+                    if let Some(f) = slot.take() {
+                        break f;
+                    }
+                    slot = job.1.wait(slot).unwrap();
+                }
+            };
+            f();
+            *done.0.lock().unwrap() = true;
+            done.1.notify_all();
+        });
+        Worker { job, done }
+    }
+
+    /// Starts `f` on the worker. `f` is boxed by the caller, outside any
+    /// scope it measures.
+    fn send(&self, f: Box<dyn FnOnce() + Send>) {
+        *self.done.0.lock().unwrap() = false;
+        *self.job.0.lock().unwrap() = Some(f);
+        self.job.1.notify_all();
+    }
+
+    fn wait(&self) {
+        let mut done = self.done.0.lock().unwrap();
+        while !*done {
+            done = self.done.1.wait(done).unwrap();
+        }
+    }
+}
+
+// Finding 1: after 2^21 openings of one slot, tags ran into the live
+// table's "traced" bit and every block of such a scope looked leaked.
+#[test]
+fn tags_never_alias_after_millions_of_openings() {
+    let _serial = serial();
+    for _ in 0..(1 << 21) + 4096 {
+        drop(Scope::options().counting().start().finish());
+    }
+    let (_, report) = memassert::track(|| drop(std::hint::black_box(vec![0u8; 100])));
+    assert_eq!((report.allocs(), report.leaked()), (1, 0));
+    assert_eq!(report.leaked_blocks(), 0);
+    // And with a block that does stay.
+    let scope = Scope::options().counting().start();
+    let kept = block(100);
+    let report = scope.finish();
+    assert_eq!((report.leaked(), report.leaked_blocks()), (100, 1));
+    free(kept);
+}
+
+// Finding 2: a block made in a scope and grown on a thread with no scope
+// left the scope's accounting.
+#[test]
+fn a_block_grown_on_another_thread_stays_in_its_scope() {
+    let _serial = serial();
+    let worker = Worker::new();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(1);
+    let back: &'static Mutex<Option<Vec<u8>>> = Box::leak(Box::new(Mutex::new(None)));
+    let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+        let mut v = rx.recv().unwrap();
+        v.reserve_exact(1 << 20);
+        *back.lock().unwrap() = Some(v);
+    });
+    let scope = Scope::start();
+    let v: Vec<u8> = Vec::with_capacity(8);
+    tx.send(v).unwrap();
+    worker.send(job);
+    worker.wait();
+    let v = back.lock().unwrap().take().unwrap();
+    let report = scope.finish();
+    assert_eq!(v.capacity(), 1 << 20);
+    assert_eq!(report.leaked(), 1 << 20, "{report}");
+    assert_eq!(report.leaked_blocks(), 1);
+    // The request on the other thread counts as the scope's.
+    assert_eq!(report.total(), 8 + (1 << 20));
+}
+
+// Finding 2, second half: a block grown by std on the scope's own thread
+// (a stack classified as std's work) stays in the scope, at its own site.
+// `Stdin::read_line` grows the caller's String inside `std::io::stdio`:
+// run in a child process with a pipe on its stdin.
+#[test]
+fn a_block_grown_by_std_stays_in_its_scope() {
+    if std::env::var_os("MEMASSERT_STDIN_CHILD").is_some() {
+        let mut line = String::with_capacity(1);
+        let scope = Scope::start();
+        line.reserve_exact(2);
+        let cap_before = line.capacity();
+        std::io::stdin().read_line(&mut line).unwrap();
+        let report = scope.finish();
+        assert!(line.capacity() > cap_before, "std grew the String");
+        // The block is the scope's since its reserve; std's growth of it
+        // stays the scope's.
+        assert_eq!(report.leaked(), line.capacity(), "{report}");
+        assert_eq!(report.leaked_blocks(), 1, "{report}");
+        return;
+    }
+    let _serial = serial();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_block_grown_by_std_stays_in_its_scope",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("MEMASSERT_STDIN_CHILD", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(&[b'x'; 5000]).unwrap();
+        stdin.write_all(b"\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "{text}");
+}
+
+// Finding 3, free vs close: a free whose record was removed but whose scope
+// was not yet told must be charged before the scope's figures are taken,
+// and its parent must see it even if the slot is reused at once.
+#[test]
+fn a_free_racing_a_close_is_charged_to_the_whole_chain() {
+    let _serial = serial();
+    let worker = Worker::new();
+    let releaser = Releaser::new();
+    let mailbox = Mailbox::new();
+    let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+        pause_points::arm(Point::FreeRemoved);
+        free(mailbox.take());
+    });
+    let outer = Scope::start();
+    let inner = Scope::start();
+    mailbox.put(block(4096));
+    worker.send(job);
+    pause_points::wait_stopped(Point::FreeRemoved);
+    releaser.release_later(Point::FreeRemoved, Duration::from_millis(200));
+    let inner_report = inner.finish();
+    // Another scope takes the slot at once.
+    let reuse = Scope::start();
+    worker.wait();
+    drop(reuse.finish());
+    releaser.join();
+    let outer_report = outer.finish();
+    assert_eq!(inner_report.leaked(), 0, "{inner_report}");
+    assert_eq!(outer_report.leaked(), 0, "{outer_report}");
+    assert_eq!(outer_report.leaked_blocks(), 0);
+}
+
+// Finding 3, all-threads alloc vs close: an allocation charged to an
+// all-threads scope that closes before the block is recorded must not be
+// stored under the closed scope's tag (its later free would be lost).
+#[test]
+fn an_alloc_racing_an_all_threads_close_is_never_orphaned() {
+    let _serial = serial();
+    let worker = Worker::new();
+    let releaser = Releaser::new();
+    let kept = Mailbox::new();
+    let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+        pause_points::arm(Point::AllocCharged);
+        kept.put(block(3000));
+    });
+    let outer = Scope::start();
+    let all = Scope::options().all_threads().start();
+    worker.send(job);
+    pause_points::wait_stopped(Point::AllocCharged);
+    releaser.release_later(Point::AllocCharged, Duration::from_millis(200));
+    let all_report = all.finish();
+    let reuse = Scope::start();
+    worker.wait();
+    free(kept.take());
+    drop(reuse.finish());
+    releaser.join();
+    let outer_report = outer.finish();
+    // The all-threads scope counted the block (charged before it closed),
+    // and it was live then.
+    assert_eq!(
+        here(all_report.statistics(Key::Line)),
+        (3000, 1),
+        "{all_report}"
+    );
+    // The outer scope counted it through the chain, and its free too.
+    assert_eq!(
+        here(outer_report.statistics(Key::Line)),
+        (0, 0),
+        "{outer_report}"
+    );
+    assert_eq!(here(outer_report.allocation_statistics(Key::Line)).0, 3000);
+}
+
+// Finding 3, realloc in flight vs close: the block is out of the live table
+// while the inner realloc runs; the scope must not finish (and its slot
+// must not be reused) until the new block is stored in the right scope.
+#[test]
+fn a_realloc_racing_a_close_keeps_the_block_in_the_chain() {
+    let _serial = serial();
+    let worker = Worker::new();
+    let releaser = Releaser::new();
+    let mailbox = Mailbox::new();
+    let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+        pause_points::arm(Point::ReallocTaken);
+        let b = mailbox.take();
+        mailbox.put(grow(b, 100_000));
+    });
+    let outer = Scope::start();
+    let inner = Scope::start();
+    mailbox.put(block(64));
+    worker.send(job);
+    pause_points::wait_stopped(Point::ReallocTaken);
+    releaser.release_later(Point::ReallocTaken, Duration::from_millis(200));
+    let inner_report = inner.finish();
+    let reuse = Scope::start();
+    worker.wait();
+    drop(reuse.finish());
+    releaser.join();
+    let grown = mailbox.take();
+    let outer_report = outer.finish();
+    assert_eq!(inner_report.leaked(), 100_000, "{inner_report}");
+    assert_eq!(outer_report.leaked(), 100_000, "{outer_report}");
+    assert_eq!(outer_report.leaked_blocks(), 1);
+    free(grown);
+}
+
+// Finding 3, close order: a scope closed after its parent must not hand its
+// blocks to the closed parent (they would stay recorded under a dead tag).
+#[test]
+fn scopes_closed_out_of_order_leave_no_record_behind() {
+    let _serial = serial();
+    let before = memassert::tracked_blocks();
+    let outer = Scope::start();
+    let inner = Scope::start();
+    let b = block(500);
+    let outer_report = outer.finish();
+    let inner_report = inner.finish();
+    assert_eq!(outer_report.leaked(), 500);
+    assert_eq!(inner_report.leaked(), 500);
+    // No scope is open and nothing traces: the block is nobody's.
+    assert_eq!(memassert::tracked_blocks(), before);
+    free(b);
+    assert_eq!(memassert::__private::open_scopes(), 0);
+}
+
+// Finding 4: a per-thread scope opened while another thread's all-threads
+// scope is open is not that scope's child.
+#[test]
+fn a_per_thread_scope_is_never_another_threads_child() {
+    let _serial = serial();
+    let worker = Worker::new();
+    let kept = Mailbox::new();
+    let figures: &'static Mutex<(usize, usize)> = Box::leak(Box::new(Mutex::new((0, 0))));
+    let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+        let own = Scope::start();
+        kept.put(block(777));
+        let report = own.finish();
+        *figures.lock().unwrap() = (report.allocs(), report.leaked());
+    });
+    let all = Scope::options().all_threads().start();
+    worker.send(job);
+    worker.wait();
+    let report = all.finish();
+    free(kept.take());
+    assert_eq!(*figures.lock().unwrap(), (1, 777));
+    // The worker's block was its own scope's, not the all-threads one's.
+    assert_eq!(
+        here(report.allocation_statistics(Key::Line)),
+        (0, 0),
+        "{report}"
+    );
+    assert_eq!(here(report.statistics(Key::Line)), (0, 0), "{report}");
+}
+
+// Finding 4, second half: closing nested all-threads scopes out of order
+// never leaves a per-thread scope as the one other threads count in.
+#[test]
+fn closing_all_threads_scopes_restores_only_all_threads_scopes() {
+    let _serial = serial();
+    let worker = Worker::new();
+    let kept = Mailbox::new();
+    let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+        kept.put(block(999));
+    });
+    let own = Scope::start();
+    let a1 = Scope::options().all_threads().start();
+    let a2 = Scope::options().all_threads().start();
+    drop(a1.finish());
+    drop(a2.finish());
+    // No all-threads scope is open now: the worker counts nowhere.
+    worker.send(job);
+    worker.wait();
+    let report = own.finish();
+    free(kept.take());
+    assert_eq!(
+        here(report.allocation_statistics(Key::Line)),
+        (0, 0),
+        "{report}"
+    );
+}
+
+// Finding 5: fork while another thread holds a live-table shard lock: the
+// child must not deadlock on its first free (tracking is off there).
+#[cfg(unix)]
+#[test]
+fn a_forked_child_never_waits_on_a_lock_held_at_the_fork() {
+    let _serial = serial();
+    let worker = Worker::new();
+    let mailbox = Mailbox::new();
+    let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+        pause_points::arm(Point::FreeRemoved);
+        free(mailbox.take());
+    });
+    let scope = Scope::start();
+    let b = block(256);
+    mailbox.put(b);
+    worker.send(job);
+    // The worker now holds the block's shard lock (and is inside the
+    // tracker); the block is still allocated in the child's copy.
+    pause_points::wait_stopped(Point::FreeRemoved);
+    // SAFETY: the child only frees, asks memassert one question and exits.
+    let pid = unsafe { libc_fork() };
+    if pid == 0 {
+        free(b);
+        let refused = std::panic::catch_unwind(memassert::tracked_blocks).is_err();
+        // SAFETY: ends the child without running the parent's destructors.
+        unsafe { libc_exit(if refused { 0 } else { 3 }) };
+    }
+    assert!(pid > 0, "fork failed");
+    let status = wait_with_timeout(pid, Duration::from_secs(10));
+    pause_points::release(Point::FreeRemoved);
+    worker.wait();
+    let report = scope.finish();
+    assert_eq!(
+        status,
+        Some(0),
+        "the child hung or failed (None: still running after 10 s)"
+    );
+    assert_eq!(report.leaked(), 0);
+}
+
+#[cfg(unix)]
+extern "C" {
+    #[link_name = "fork"]
+    fn libc_fork() -> i32;
+    #[link_name = "_exit"]
+    fn libc_exit(code: i32) -> !;
+    fn waitpid(pid: i32, status: *mut i32, options: i32) -> i32;
+    fn kill(pid: i32, sig: i32) -> i32;
+}
+
+/// The child's exit code, or `None` (after killing it) if it did not exit
+/// within `limit`.
+#[cfg(unix)]
+fn wait_with_timeout(pid: i32, limit: Duration) -> Option<i32> {
+    const WNOHANG: i32 = 1;
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let mut status = 0;
+        // SAFETY: plain syscall on our own child.
+        let r = unsafe { waitpid(pid, &mut status, WNOHANG) };
+        if r == pid {
+            // WIFEXITED / WEXITSTATUS.
+            return if status & 0x7f == 0 {
+                Some((status >> 8) & 0xff)
+            } else {
+                Some(128 + (status & 0x7f))
+            };
+        }
+        if std::time::Instant::now() > deadline {
+            // SAFETY: as above; SIGKILL.
+            unsafe {
+                kill(pid, 9);
+                waitpid(pid, &mut status, 0);
+            }
+            return None;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
