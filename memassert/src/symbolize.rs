@@ -138,6 +138,39 @@ fn is_internal(function: &str, file: Option<&Path>) -> bool {
     }
 }
 
+/// An inherent method as the legacy demangler writes it, `a::Type::f`,
+/// also when the symbol uses the v0 mangling (nightly's default), whose
+/// demangler writes `<a::Type>::f`: reports and snapshots read the same on
+/// every toolchain. Trait methods (`<T as a::Trait>::f`) stay as they are.
+fn inherent_path(function: String) -> String {
+    if !function.starts_with('<') {
+        return function;
+    }
+    let mut depth = 0usize;
+    for (i, c) in function.char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    let inner = &function[1..i];
+                    let rest = &function[i + 1..];
+                    let is_path = inner
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_alphabetic() || c == '_');
+                    if rest.starts_with("::") && is_path && !inner.contains(" as ") {
+                        return format!("{inner}{rest}");
+                    }
+                    return function;
+                }
+            }
+            _ => {}
+        }
+    }
+    function
+}
+
 fn resolve(ip: usize) -> Arc<[Resolved]> {
     let _untracked = Guard::enter();
     if let Some(hit) = CACHE
@@ -150,6 +183,7 @@ fn resolve(ip: usize) -> Arc<[Resolved]> {
     }
     let mut frames = Vec::new();
     let mut push = |function: String, path: Option<&Path>, line: u32| {
+        let function = inherent_path(function);
         // libtest's generated `main` carries the span of the crate's first
         // line: the harness, not the user's code.
         let harness_main = line == 1 && function.ends_with("::main");
@@ -254,4 +288,30 @@ pub(crate) fn footprint() -> (usize, usize) {
         })
         .sum();
     (map.len(), bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inherent_path;
+
+    #[test]
+    fn v0_inherent_methods_read_as_legacy_ones() {
+        for (v0, legacy) in [
+            ("<demo::Cache>::insert", "demo::Cache::insert"),
+            ("<alloc::vec::Vec<u8>>::push", "alloc::vec::Vec<u8>::push"),
+            (
+                "<demo::Cache as core::fmt::Debug>::fmt",
+                "<demo::Cache as core::fmt::Debug>::fmt",
+            ),
+            (
+                "<&str as core::fmt::Display>::fmt",
+                "<&str as core::fmt::Display>::fmt",
+            ),
+            ("<[u8]>::to_vec", "<[u8]>::to_vec"),
+            ("demo::f", "demo::f"),
+            ("<unbalanced", "<unbalanced"),
+        ] {
+            assert_eq!(inherent_path(v0.to_string()), legacy);
+        }
+    }
 }
