@@ -143,6 +143,7 @@ fn is_internal(function: &str, file: Option<&Path>) -> bool {
 /// demangler writes `<a::Type>::f`: reports and snapshots read the same on
 /// every toolchain. Trait methods (`<T as a::Trait>::f`) stay as they are.
 fn inherent_path(function: String) -> String {
+    let function = legacy_closures(function);
     if !function.starts_with('<') {
         return function;
     }
@@ -169,6 +170,29 @@ fn inherent_path(function: String) -> String {
         }
     }
     function
+}
+
+/// v0's `{closure#0}` as the legacy demangler's `{{closure}}`.
+fn legacy_closures(function: String) -> String {
+    if !function.contains("{closure#") {
+        return function;
+    }
+    let mut out = String::with_capacity(function.len());
+    let mut rest = function.as_str();
+    while let Some(i) = rest.find("{closure#") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + "{closure#".len()..];
+        let digits = after.chars().take_while(char::is_ascii_digit).count();
+        if digits > 0 && after[digits..].starts_with('}') {
+            out.push_str("{{closure}}");
+            rest = &after[digits + 1..];
+        } else {
+            out.push_str("{closure#");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn resolve(ip: usize) -> Arc<[Resolved]> {
@@ -309,6 +333,12 @@ mod tests {
             ),
             ("<[u8]>::to_vec", "<[u8]>::to_vec"),
             ("demo::f", "demo::f"),
+            ("demo::t::{closure#0}", "demo::t::{{closure}}"),
+            (
+                "<demo::C>::f::{closure#12}::{closure#0}",
+                "demo::C::f::{{closure}}::{{closure}}",
+            ),
+            ("demo::{closure#x}", "demo::{closure#x}"),
             ("<unbalanced", "<unbalanced"),
         ] {
             assert_eq!(inherent_path(v0.to_string()), legacy);
