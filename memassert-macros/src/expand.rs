@@ -10,6 +10,7 @@ use crate::args::{Args, Snapshot, Threads, WithSpan};
 /// Expands the attribute; errors become `compile_error!` next to the
 /// unchanged item, so that the only error shown is ours.
 pub(crate) fn track_alloc(args: TokenStream, item: TokenStream) -> TokenStream {
+    let raw_args = args.clone();
     let args = match syn::parse2::<Args>(args) {
         Ok(args) => args,
         Err(error) => return with_error(error, item),
@@ -24,7 +25,42 @@ pub(crate) fn track_alloc(args: TokenStream, item: TokenStream) -> TokenStream {
             return with_error(error, item);
         }
     };
-    expand_fn(&args, func)
+    match below_async_runtime(&raw_args, Box::new(func)) {
+        Ok(reordered) => reordered,
+        Err(func) => expand_fn(&args, *func),
+    }
+}
+
+/// Above `#[tokio::test]`: puts this attribute back *below* it, so that
+/// tokio's attribute expands first and this one wraps the test function it
+/// generates, exactly as when written in that order. Both orders then
+/// measure the same thing (the runtime built, the body run, the runtime
+/// dropped), and a failure points at the test.
+fn below_async_runtime(
+    args: &TokenStream,
+    mut func: Box<ItemFn>,
+) -> Result<TokenStream, Box<ItemFn>> {
+    if func.sig.asyncness.is_none() {
+        return Err(func);
+    }
+    let index = func.attrs.iter().position(|attr| {
+        let segments: Vec<String> = attr
+            .path()
+            .segments
+            .iter()
+            .map(|s| s.ident.to_string())
+            .collect();
+        segments == ["tokio", "test"]
+    });
+    let Some(index) = index else {
+        return Err(func);
+    };
+    let runtime = func.attrs.remove(index);
+    Ok(quote! {
+        #runtime
+        #[::memassert::track_alloc(#args)]
+        #func
+    })
 }
 
 fn with_error(error: syn::Error, item: TokenStream) -> TokenStream {
@@ -74,6 +110,9 @@ fn spec(args: &Args, name: &str) -> TokenStream {
     if let Some(threads) = args.threads {
         let all = threads == Threads::All;
         fields.push(quote! { all_threads: #all, });
+        if threads == Threads::Current {
+            fields.push(quote! { current_thread_only: true, });
+        }
     }
     if let Some(snapshot) = &args.snapshot {
         let snapshot_name = match snapshot {
@@ -250,6 +289,18 @@ mod tests {
         assert!(
             out.contains("|| async move { # [allow (clippy :: let_and_return)] let __memassert_output : Result < () , E > = { x () . await ? ; Ok (()) } ; __memassert_output }) . await"),
             "{out}"
+        );
+    }
+
+    #[test]
+    fn above_tokio_test_moves_below_it() {
+        let out = expand(
+            "leaks = \"0B\"",
+            "#[tokio::test(flavor = \"multi_thread\")] #[should_panic] async fn t() { x().await; }",
+        );
+        assert_eq!(
+            out,
+            "# [tokio :: test (flavor = \"multi_thread\")] # [:: memassert :: track_alloc (leaks = \"0B\")] # [should_panic] async fn t () { x () . await ; }"
         );
     }
 

@@ -14,6 +14,7 @@ use crate::pause_points::{self, Point};
 use crate::reentrancy::Guard;
 use crate::scope_registry::{self, Charge};
 use crate::stack_table::{self, Class};
+use crate::symbolize;
 
 /// What the hot path must look at. Zero means: forward and return.
 static HOOKS: AtomicU32 = AtomicU32::new(0);
@@ -74,24 +75,48 @@ pub(crate) fn on_alloc(ptr: *mut u8, size: usize) {
 /// scope if there is one, traced if tracing is on.
 fn record_new(ptr: *mut u8, size: usize, hooks: u32, charge: Charge) {
     let tracing = hooks & TRACING != 0;
-    let mut scope = if hooks >= SCOPE_ONE {
-        scope_registry::current()
+    let in_scopes = hooks >= SCOPE_ONE;
+    let own = if in_scopes { scope_registry::own() } else { 0 };
+    // A thread without a scope of its own may be running the code a scope
+    // follows (a test body's spawned thread or task): that needs the stack.
+    let follow = in_scopes && own == 0 && scope_registry::following();
+    let all = if own == 0 && in_scopes {
+        scope_registry::all_threads()
     } else {
         0
     };
-    if !tracing && scope == 0 {
+    let mut scope = own;
+    if !tracing && own == 0 && all == 0 && !follow {
         return;
     }
-    let scope_stacks = scope != 0 && scope_registry::wants_stacks(scope);
+    let scope_stacks = follow
+        || (own != 0 && scope_registry::wants_stacks(own))
+        || (all != 0 && scope_registry::wants_stacks(all));
     let (stack, class) = if tracing || scope_stacks {
         stack_table::capture_here()
     } else {
         // A counting scope: figures only, no site.
         (scope_registry::NO_STACK, Class::User)
     };
+    if follow {
+        scope = scope_registry::follower_of(stack);
+    }
+    if own == 0 && scope == 0 && all != 0 {
+        // Another thread, not running followed code: an all-threads scope
+        // takes it if it runs the workspace's code (what a runtime's or a
+        // pool's own threads do for themselves is theirs). Counting scopes
+        // capture no stack and take everything.
+        if !scope_registry::wants_stacks(all) || symbolize::runs_workspace_code(stack) {
+            scope = all;
+        }
+    }
     // Counting scopes count std's work too (they cannot tell it apart),
     // even when tracing captured a stack anyway.
-    if scope_stacks && scope_registry::excluded(stack, class) {
+    if scope != 0
+        && stack != scope_registry::NO_STACK
+        && (follow || scope_registry::wants_stacks(scope))
+        && scope_registry::excluded(stack, class)
+    {
         scope = 0;
     }
     let mut shard = live_table::lock_addr(ptr as usize);

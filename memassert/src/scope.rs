@@ -9,6 +9,11 @@ use crate::scope_registry::{self, Opened};
 use crate::stack_capture;
 use crate::stack_table::StackId;
 
+/// Frames captured beyond a traceback's length when following code onto
+/// other threads (a runtime's or a pool's frames sit between a thread's
+/// start and the followed code).
+const FOLLOW_DEPTH: usize = 64;
+
 /// Frames kept per traceback in scopes unless set otherwise.
 pub const DEFAULT_SCOPE_FRAMES: usize = 16;
 
@@ -65,6 +70,7 @@ pub struct ScopeOptions {
     frames: usize,
     all_threads: bool,
     sites: bool,
+    follow: Option<&'static str>,
 }
 
 impl ScopeOptions {
@@ -104,6 +110,35 @@ impl ScopeOptions {
         self
     }
 
+    /// Also count what other threads allocate while running the code of
+    /// `function` (a path as `module_path!()` writes it, e.g.
+    /// `mycrate::tests::parses`): its closures, async blocks and nested
+    /// functions, wherever they run: threads it spawns or scopes, tasks it
+    /// spawns on an async runtime, a thread pool's workers running its
+    /// closures. `#[track_alloc]` follows the test function this way.
+    ///
+    /// A thread is seen running that code when a frame of it is on the
+    /// thread's stack at the allocation: this needs symbols (debug info with
+    /// function names: `debug = "limited"` or more in release builds).
+    /// Threads with a scope of their own count in theirs. Keeps sites.
+    ///
+    /// ```
+    /// memassert::install!();
+    /// fn main() {
+    ///     let scope = memassert::Scope::options()
+    ///         .follow(concat!(module_path!(), "::main"))
+    ///         .start();
+    ///     std::thread::spawn(|| drop(vec![0u8; 4096])).join().unwrap();
+    ///     let report = scope.finish();
+    ///     assert!(report.total() >= 4096);
+    /// }
+    /// ```
+    pub fn follow(mut self, function: &'static str) -> Self {
+        self.follow = Some(function);
+        self.sites = true;
+        self
+    }
+
     /// Count only this thread's allocations (the default).
     pub fn current_thread(mut self) -> Self {
         self.all_threads = false;
@@ -120,17 +155,27 @@ impl ScopeOptions {
     pub fn start(self) -> Scope {
         require_installed("Scope::start");
         stack_capture::ensure_depth(self.frames);
+        if self.follow.is_some() {
+            // Deep enough to see the followed code below a thread's or a
+            // task's own frames.
+            stack_capture::ensure_depth(self.frames + FOLLOW_DEPTH);
+        }
         // Read the environment now, not from inside an allocation later.
         crate::paths::workspace_root();
         let opened = {
             let _untracked = Guard::enter();
-            let opened = scope_registry::open(self.all_threads, self.sites);
+            let opened = scope_registry::open(self.all_threads, self.sites, self.follow);
             if opened.is_some() {
                 recording::scope_opened();
             }
             opened
         };
         let opened = opened.expect("memassert: too many scopes open at once (1024)");
+        if self.follow.is_some() && !opened.followed {
+            let _untracked = Guard::enter();
+            close(opened);
+            panic!("memassert: too many scopes following code onto other threads at once (64)");
+        }
         Scope {
             opened: Some(opened),
             frames: self.frames,
@@ -155,6 +200,7 @@ impl Scope {
             frames: DEFAULT_SCOPE_FRAMES,
             all_threads: false,
             sites: true,
+            follow: None,
         }
     }
 

@@ -116,6 +116,10 @@ pub(crate) struct State {
     closing: bool,
     /// Whether this scope keeps per-site figures (false: counting).
     keeps_sites: bool,
+    /// The function whose code this scope follows onto other threads.
+    follow: Option<Box<str>>,
+    /// Per stack seen on another thread: does it run that code?
+    follow_cache: HashMap<StackId, bool, BuildHasherDefault<AddrHasher>>,
 }
 
 impl State {
@@ -257,21 +261,80 @@ static ALL_THREADS: AtomicU64 = AtomicU64::new(0);
 /// Only touched when such a scope opens or closes.
 static ALL_THREADS_OPEN: Mutex<Vec<ScopeRef>> = Mutex::new(Vec::new());
 
+/// Most scopes following a function's code at once (one per test running).
+const MAX_FOLLOWERS: usize = 64;
+/// Open scopes that follow a function's code onto other threads (0: free).
+static FOLLOWERS: [AtomicU64; MAX_FOLLOWERS] = [const { AtomicU64::new(0) }; MAX_FOLLOWERS];
+/// How many entries of `FOLLOWERS` are in use.
+static FOLLOWING: AtomicUsize = AtomicUsize::new(0);
+
 thread_local! {
     // const-initialised and drop-free: readable from the allocator at any
     // point of a thread's life (see `reentrancy`).
     static CURRENT: Cell<ScopeRef> = const { Cell::new(0) };
 }
 
+/// This thread's own innermost open scope, 0 for none.
+#[inline]
+pub(crate) fn own() -> ScopeRef {
+    CURRENT.try_with(Cell::get).unwrap_or(0)
+}
+
+/// The innermost open all-threads scope, 0 for none.
+#[inline]
+pub(crate) fn all_threads() -> ScopeRef {
+    ALL_THREADS.load(Ordering::Acquire)
+}
+
+/// True when some open scope follows a function's code onto other threads.
+#[inline]
+pub(crate) fn following() -> bool {
+    FOLLOWING.load(Ordering::Acquire) != 0
+}
+
+/// The open scope whose followed code `stack` runs, 0 for none. Resolves
+/// the stack's symbols the first time each scope sees it (no lock of ours
+/// held meanwhile), then remembers.
+pub(crate) fn follower_of(stack: StackId) -> ScopeRef {
+    if stack == NO_STACK {
+        return 0;
+    }
+    for follower in &FOLLOWERS {
+        let scope = follower.load(Ordering::Acquire);
+        if scope == 0 {
+            continue;
+        }
+        let known = with_open(scope, |s| match s.follow_cache.get(&stack) {
+            Some(&runs) => Ok(runs),
+            None => Err(s.follow.clone()),
+        });
+        let runs = match known {
+            None => false,
+            Some(Ok(runs)) => runs,
+            Some(Err(None)) => false,
+            Some(Err(Some(path))) => {
+                let runs = symbolize::runs_code_of(stack, &path);
+                with_open(scope, |s| s.follow_cache.insert(stack, runs));
+                runs
+            }
+        };
+        if runs {
+            return scope;
+        }
+    }
+    0
+}
+
 fn lock(slot: &Slot) -> MutexGuard<'_, Option<State>> {
     slot.state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The scope this thread's allocations count in, 0 for none.
+/// The scope this thread's allocations count in, 0 for none (scopes that
+/// follow code onto other threads aside: see [`follower_of`]).
 #[inline]
 pub(crate) fn current() -> ScopeRef {
-    match CURRENT.try_with(Cell::get).unwrap_or(0) {
-        0 => ALL_THREADS.load(Ordering::Acquire),
+    match own() {
+        0 => all_threads(),
         r => r,
     }
 }
@@ -295,6 +358,8 @@ pub(crate) fn excluded(stack: StackId, known: Class) -> bool {
 pub(crate) struct Opened {
     pub(crate) scope: ScopeRef,
     all_threads: bool,
+    /// Whether it took a place among the `FOLLOWERS`.
+    pub(crate) followed: bool,
 }
 
 /// The stack id of blocks allocated with no stack captured (counting
@@ -319,7 +384,9 @@ pub(crate) fn tag_wants_stacks(tag: u32) -> bool {
 /// Opens a scope on this thread (and, if `all_threads`, for threads without
 /// a scope of their own). A scope without `stacks` only counts: no stack
 /// capture, no sites. `None` when every slot is taken.
-pub(crate) fn open(all_threads: bool, stacks: bool) -> Option<Opened> {
+/// `follow`: a function path whose code this scope also counts on other
+/// threads (see [`follower_of`]).
+pub(crate) fn open(all_threads: bool, stacks: bool, follow: Option<&str>) -> Option<Opened> {
     let index = SLOTS_
         .iter()
         .position(|s| !s.in_use.swap(true, Ordering::Acquire))?;
@@ -342,15 +409,30 @@ pub(crate) fn open(all_threads: bool, stacks: bool) -> Option<Opened> {
         tag: tag_of(scope),
         parent,
         keeps_sites: stacks,
+        follow: follow.map(Box::from),
         ..State::default()
     });
     let _ = CURRENT.try_with(|c| c.set(scope));
+    let mut followed = false;
+    if follow.is_some() {
+        followed = FOLLOWERS.iter().any(|f| {
+            f.compare_exchange(0, scope, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        });
+        if followed {
+            FOLLOWING.fetch_add(1, Ordering::AcqRel);
+        }
+    }
     if all_threads {
         let mut open = ALL_THREADS_OPEN.lock().unwrap_or_else(|e| e.into_inner());
         open.push(scope);
         ALL_THREADS.store(scope, Ordering::Release);
     }
-    Some(Opened { scope, all_threads })
+    Some(Opened {
+        scope,
+        all_threads,
+        followed,
+    })
 }
 
 /// Closes a scope (on the thread that opened it) and returns its counters.
@@ -359,7 +441,16 @@ pub(crate) fn open(all_threads: bool, stacks: bool) -> Option<Opened> {
 pub(crate) fn close(opened: Opened) -> State {
     let scope = opened.scope;
     let slot = &SLOTS_[index_of(scope)];
-    // (1) No longer the all-threads scope.
+    // (1) No longer the all-threads scope, nor followed.
+    if opened.followed {
+        for f in &FOLLOWERS {
+            if f.compare_exchange(scope, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                FOLLOWING.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    }
     if opened.all_threads {
         let mut open = ALL_THREADS_OPEN.lock().unwrap_or_else(|e| e.into_inner());
         open.retain(|&r| r != scope);

@@ -28,6 +28,11 @@ pub(crate) fn ensure_depth(frames: usize) {
     DEPTH.fetch_max(want, Relaxed);
 }
 
+/// Frames captured per allocation right now.
+pub(crate) fn depth() -> usize {
+    DEPTH.load(Relaxed).min(MAX_RAW_FRAMES)
+}
+
 /// Fills `buf` with the caller's return addresses, innermost first, and
 /// returns how many were written.
 ///

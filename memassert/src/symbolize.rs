@@ -28,6 +28,13 @@ struct Resolved {
     tracker: bool,
     /// Std working on the caller's behalf (output, panics, thread-locals).
     excluded: bool,
+    /// One-time initialisation of a static or a thread-local, or a runtime
+    /// starting up: wherever it is in the stack, what it allocates belongs
+    /// to the process or the thread, not to the code that happened to
+    /// trigger it.
+    one_time: bool,
+    /// Code of the user's workspace (not std, not a dependency elsewhere).
+    workspace: bool,
 }
 
 static CACHE: Mutex<Option<HashMap<usize, Arc<[Resolved]>>>> = Mutex::new(None);
@@ -76,6 +83,9 @@ const EXCLUDED_FILES: &[&str] = &[
     "library/std/src/thread/current.rs",
     "library/std/src/backtrace.rs",
     "library/std/src/sys/backtrace.rs",
+    "library/std/src/thread/",
+    "library/std/src/sys/thread/",
+    "library/std/src/sys/pal/unix/thread.rs",
 ];
 
 /// Std frames which, found between an allocation and its site, mean std or
@@ -91,6 +101,38 @@ const EXCLUDED_PREFIXES: &[&str] = &[
     "std::thread::current",
     "std::sys::backtrace::",
     "std::backtrace::",
+    // Thread handles, names, packets and the boxed closure of a spawn.
+    "std::thread::",
+    "<std::thread::",
+    "std::sys::thread::",
+    "std::sys::pal::unix::thread::",
+];
+
+/// Functions which, anywhere in a stack, mean one-time initialisation (of
+/// a `static`, a thread-local) or a runtime starting up: see
+/// [`Resolved::one_time`].
+const ONE_TIME_PREFIXES: &[&str] = &[
+    "std::sync::once::Once::call_once",
+    "std::sync::poison::once::Once::call_once",
+    "std::sync::once_lock::OnceLock<",
+    "std::sync::lazy_lock::LazyLock<",
+    "std::sync::poison::once_lock::",
+    "std::sys::sync::once::",
+    "std::sys::thread_local::",
+    "once_cell::imp::",
+    "lazy_static::",
+    "tokio::runtime::builder::Builder::build",
+];
+
+/// Std files of one-time initialisation (inlined frames of std carry only
+/// short names).
+const ONE_TIME_FILES: &[&str] = &[
+    "library/std/src/sync/once.rs",
+    "library/std/src/sync/once_lock.rs",
+    "library/std/src/sync/lazy_lock.rs",
+    "library/std/src/sync/poison/once.rs",
+    "library/std/src/sys/sync/once/",
+    "library/std/src/sys/thread_local/",
 ];
 
 /// A frame of the tracker's own: recording an allocation, capturing the
@@ -219,6 +261,9 @@ fn resolve(ip: usize) -> Arc<[Resolved]> {
         };
         let excluded = EXCLUDED_PREFIXES.iter().any(|p| function.starts_with(p))
             || EXCLUDED_FILES.iter().any(|f| file.starts_with(f));
+        let workspace = !internal && path.is_some_and(paths::in_workspace);
+        let one_time = ONE_TIME_PREFIXES.iter().any(|p| function.starts_with(p))
+            || ONE_TIME_FILES.iter().any(|f| file.starts_with(f));
         frames.push(Resolved {
             frame: Frame {
                 file,
@@ -228,6 +273,8 @@ fn resolve(ip: usize) -> Arc<[Resolved]> {
             internal,
             tracker,
             excluded,
+            one_time,
+            workspace,
         });
     };
     // The addresses were moved into their call instruction at capture time.
@@ -255,9 +302,14 @@ fn request_frames(stack: StackId) -> Vec<Resolved> {
     for ip in stack_table::ips(stack).iter() {
         all.extend(resolve(*ip).iter().cloned());
     }
-    // The tracker's frames come first, however they were inlined: drop them
-    // up to the last one of that leading run.
-    let tracker = all.iter().take_while(|r| r.tracker).count();
+    // The tracker's frames come first, however they were inlined (std's
+    // among them: the thread-locals it reads): drop them up to the last
+    // tracker frame of that leading run of tracker and std frames.
+    let leading = all.iter().take_while(|r| r.tracker || r.internal).count();
+    let tracker = all[..leading]
+        .iter()
+        .rposition(|r| r.tracker)
+        .map_or(0, |last| last + 1);
     all.split_off(tracker)
 }
 
@@ -283,17 +335,72 @@ pub(crate) fn classify(stack: StackId) -> Class {
     }
     let _untracked = Guard::enter();
     let frames = request_frames(stack);
-    // Only std's work *below* the site means "on the caller's behalf"; with
-    // no site at all, nothing can be said, and the block counts.
-    let site = frames.iter().position(|r| !r.internal);
-    let excluded = site.is_some_and(|site| frames[..site].iter().any(|r| r.excluded));
-    let class = if excluded {
+    let class = if is_excluded(&frames, stack_table::ips(stack).len()) {
         Class::Excluded
     } else {
         Class::User
     };
     stack_table::set_class(stack, class);
     class
+}
+
+/// Whether an allocation with these frames (innermost first, `captured`
+/// addresses) is std's, the harness's or a runtime's work rather than the
+/// caller's:
+///
+/// - std working on the caller's behalf *below* the site (output, panics,
+///   thread handles and spawns);
+/// - one-time initialisation of a static or a thread-local, or a runtime
+///   starting up, *anywhere* in the stack (it lives for the process or the
+///   thread);
+/// - no site at all in a complete, fully resolved stack of std frames
+///   (a thread starting up, std's own bookkeeping). A stack cut short by
+///   the capture depth, or with frames that did not resolve, is never
+///   excluded for having no site: it counts, and its report says why.
+fn is_excluded(frames: &[Resolved], captured: usize) -> bool {
+    if frames.iter().any(|r| r.one_time) {
+        return true;
+    }
+    match frames.iter().position(|r| !r.internal) {
+        Some(site) => frames[..site].iter().any(|r| r.excluded),
+        None => {
+            let complete = captured < crate::stack_capture::depth();
+            let resolved = !frames.is_empty()
+                && frames
+                    .iter()
+                    .all(|r| !r.frame.function.is_empty() || r.frame.file != "<unknown>");
+            let std = frames.iter().any(|r| r.frame.file.starts_with("library/"));
+            complete && resolved && std
+        }
+    }
+}
+
+/// Whether the stack runs code of the function `path`: a frame of `path`
+/// itself, or of its closures, async blocks and nested functions
+/// (`path::{{closure}}`, `path::inner`). Resolves every frame.
+pub(crate) fn runs_code_of(stack: StackId, path: &str) -> bool {
+    let _untracked = Guard::enter();
+    request_frames(stack).iter().any(|r| {
+        r.frame
+            .function
+            .strip_prefix(path)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    })
+}
+
+/// Whether the stack runs code of the user's workspace anywhere (as
+/// opposed to std's or only dependencies' code: a runtime's or a pool's own
+/// threads). Resolved once per stack.
+pub(crate) fn runs_workspace_code(stack: StackId) -> bool {
+    static KNOWN: Mutex<Option<HashMap<StackId, bool>>> = Mutex::new(None);
+    let _untracked = Guard::enter();
+    let lock = || KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(&known) = lock().get_or_insert_with(HashMap::new).get(&stack) {
+        return known;
+    }
+    let runs = request_frames(stack).iter().any(|r| r.workspace);
+    lock().get_or_insert_with(HashMap::new).insert(stack, runs);
+    runs
 }
 
 /// Distinct addresses resolved so far and an estimate of their bytes.

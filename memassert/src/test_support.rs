@@ -35,6 +35,9 @@ pub struct TestSpec {
     pub top: usize,
     /// `threads = "all"`.
     pub all_threads: bool,
+    /// `threads = "current"`: the body's own thread only, not the threads
+    /// and tasks running its code.
+    pub current_thread_only: bool,
     /// `snapshot`: records the report as an insta snapshot.
     pub snapshot: Option<fn(&Report)>,
 }
@@ -53,15 +56,21 @@ impl TestSpec {
         frames: crate::scope::DEFAULT_SCOPE_FRAMES,
         top: 10,
         all_threads: false,
+        current_thread_only: false,
         snapshot: None,
     };
 
+    /// The body's scope: its own thread, plus whatever runs the test
+    /// function's code on other threads (or every thread, with
+    /// `threads = "all"`).
     fn scope(&self) -> Scope {
         let options = Scope::options().frames(self.frames);
         if self.all_threads {
             options.all_threads().start()
-        } else {
+        } else if self.current_thread_only {
             options.start()
+        } else {
+            options.follow(self.test).start()
         }
     }
 }
