@@ -148,9 +148,31 @@ fn no_growth_by_function_path() {
 }
 
 #[test]
-#[track_alloc(no_growth = ["src/elsewhere.rs", "tests/other.rs:10"])]
+#[track_alloc(no_growth = ["memassert/src/size.rs", "memassert/src/scope.rs:10"])]
 fn no_growth_ignores_other_sites() {
     let _ = Box::leak(Box::new(1u8));
+}
+
+static GROWING_TYPO: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+// A pattern that names no file of the program could never fail: it fails
+// at once, with the nearest name.
+#[test]
+#[track_alloc(repeat = 2, no_growth = "tests/trak_alloc.rs")]
+#[should_panic(
+    expected = "memassert: no_growth \"tests/trak_alloc.rs\" matches no source file in this program, so it could never fail in track_alloc::no_growth_typo_fails. Did you mean \"tests/track_alloc.rs\"?"
+)]
+fn no_growth_typo_fails() {
+    GROWING_TYPO.lock().unwrap().push(vec![0u8; 256]);
+}
+
+#[test]
+#[track_alloc(no_growth = "track_alloc::remembr")]
+#[should_panic(
+    expected = "memassert: no_growth \"track_alloc::remembr\" matches no function in this program, so it could never fail in track_alloc::no_growth_function_typo_fails. Did you mean \"track_alloc::remember\"?"
+)]
+fn no_growth_function_typo_fails() {
+    let _ = std::hint::black_box(vec![0u8; 16]);
 }
 
 #[test]

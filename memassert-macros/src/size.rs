@@ -338,3 +338,6 @@ mod tests {
         assert!(msg.contains("too large"), "{msg}");
     }
 }
+
+#[cfg(test)]
+mod proptests;

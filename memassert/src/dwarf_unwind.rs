@@ -278,11 +278,12 @@ fn walk(
     };
     let mut regs = UnwindRegsX86_64::new(ip as u64, sp as u64, bp as u64);
     let mut frame = FrameAddress::InstructionPointer(ip as u64);
-    let mut n = 0;
+    let depth = buf.len();
+    let mut sink = crate::stack_capture::Sink::new(buf, depth);
     // The text range of the previous frame: most callers share a module.
     let mut text = 0..0;
     let find = find_object_fn();
-    while n < buf.len() {
+    loop {
         let lookup = frame.address_for_lookup() as usize;
         if !text.contains(&lookup) {
             let Some((range, eh)) = modules.text_around(lookup) else {
@@ -303,9 +304,7 @@ fn walk(
             }
             text = range;
         }
-        buf[n] = (frame.address() as usize).wrapping_sub(1);
-        n += 1;
-        if n == buf.len() {
+        if !sink.push((frame.address() as usize).wrapping_sub(1)) {
             break;
         }
         match modules.unwinder.unwind_frame(
@@ -319,7 +318,7 @@ fn walk(
             Err(_) => return None,
         }
     }
-    Some(n)
+    Some(sink.finish())
 }
 
 /// The module list, (re)built on first use and whenever objects were loaded

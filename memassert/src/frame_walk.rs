@@ -30,9 +30,8 @@ fn frame_pointer() -> usize {
 pub(crate) fn walk(buf: &mut [usize], depth: usize) -> usize {
     let (low, high) = crate::thread_stack::bounds();
     let mut fp = frame_pointer();
-    let mut n = 0;
-    let depth = depth.min(buf.len());
-    while n < depth {
+    let mut sink = crate::stack_capture::Sink::new(buf, depth);
+    loop {
         if fp < low
             || !fp.is_multiple_of(std::mem::align_of::<usize>())
             || fp.saturating_add(16) > high
@@ -45,13 +44,12 @@ pub(crate) fn walk(buf: &mut [usize], depth: usize) -> usize {
         if ret == 0 {
             break;
         }
-        buf[n] = ret.wrapping_sub(1);
-        n += 1;
+        let more = sink.push(ret.wrapping_sub(1));
         // Frames grow towards `high`; anything else is not a frame chain.
-        if next <= fp {
+        if !more || next <= fp {
             break;
         }
         fp = next;
     }
-    n
+    sink.finish()
 }

@@ -109,6 +109,7 @@
 
 #![warn(missing_docs)]
 
+mod debug_index;
 #[cfg(all(
     target_arch = "x86_64",
     target_os = "linux",

@@ -9,11 +9,6 @@ use crate::scope_registry::{self, Opened};
 use crate::stack_capture;
 use crate::stack_table::StackId;
 
-/// Frames captured beyond a traceback's length when following code onto
-/// other threads (a runtime's or a pool's frames sit between a thread's
-/// start and the followed code).
-const FOLLOW_DEPTH: usize = 64;
-
 /// Frames kept per traceback in scopes unless set otherwise.
 pub const DEFAULT_SCOPE_FRAMES: usize = 16;
 
@@ -156,9 +151,10 @@ impl ScopeOptions {
         require_installed("Scope::start");
         stack_capture::ensure_depth(self.frames);
         if self.follow.is_some() {
-            // Deep enough to see the followed code below a thread's or a
-            // task's own frames.
-            stack_capture::ensure_depth(self.frames + FOLLOW_DEPTH);
+            // Deep enough to see the followed code below a thread's, a
+            // task's or a recursive parser's frames, and to name the user's
+            // innermost frame in reports however deep the allocation.
+            stack_capture::ensure_depth(stack_capture::MAX_RAW_FRAMES);
         }
         // Read the environment now, not from inside an allocation later.
         crate::paths::workspace_root();

@@ -287,7 +287,11 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotFileError> {
                 "implausible block count: more than {MAX_BLOCKS} blocks in all"
             )));
         }
-        if traces.try_reserve(count).is_err() {
+        // Amortised growth, but never past MAX_BLOCKS (plain doubling could
+        // reserve twice the documented bound).
+        let needed = traces.len() + count;
+        let target = needed.max(traces.capacity() * 2).min(MAX_BLOCKS);
+        if needed > traces.capacity() && traces.try_reserve_exact(target - traces.len()).is_err() {
             return Err(lines.err(format!("not enough memory for {count} more blocks")));
         }
         total_size = size

@@ -152,7 +152,7 @@ fn is_tracker(function: &str, file: Option<&Path>) -> bool {
 /// True when a (demangled) name is a Rust path: `a::b`, `<T as a::B>::c`,
 /// but not `main` or `trace<a::b::C>` (a short inlined name whose `::` is
 /// only in its generic arguments).
-fn is_rust_path(function: &str) -> bool {
+pub(crate) fn is_rust_path(function: &str) -> bool {
     function.starts_with('<')
         || function
             .split('<')
@@ -297,10 +297,30 @@ fn resolve(ip: usize) -> Arc<[Resolved]> {
 /// The frames of a stack from the allocation request on, innermost first:
 /// everything up to the allocator's entry point (the tracker itself) is
 /// dropped.
+/// The file of the marker standing for frames left out of a deep stack.
+const ELIDED_FILE: &str = "...";
+
 fn request_frames(stack: StackId) -> Vec<Resolved> {
     let mut all: Vec<Resolved> = Vec::new();
-    for ip in stack_table::ips(stack).iter() {
-        all.extend(resolve(*ip).iter().cloned());
+    for &ip in stack_table::ips(stack).iter() {
+        if ip == crate::stack_capture::ELIDED {
+            // The middle of a stack too deep to keep whole (internal: never
+            // a site nor shown; `traceback` says frames were left out).
+            all.push(Resolved {
+                frame: Frame {
+                    file: ELIDED_FILE.to_string(),
+                    line: 0,
+                    function: String::new(),
+                },
+                internal: true,
+                tracker: false,
+                excluded: false,
+                one_time: false,
+                workspace: false,
+            });
+            continue;
+        }
+        all.extend(resolve(ip).iter().cloned());
     }
     // The tracker's frames come first, however they were inlined (std's
     // among them: the thread-locals it reads): drop them up to the last
@@ -315,14 +335,39 @@ fn request_frames(stack: StackId) -> Vec<Resolved> {
 
 /// The traceback of a stack: its site first, then the callers outside std,
 /// at most `limit` frames.
+///
+/// When none of those `limit` frames is the user's workspace code (the
+/// allocation happened deep inside a dependency), the innermost workspace
+/// frame is kept anyway, after a marker frame that says how many were left
+/// out: a report always shows where the user's code asked.
 pub(crate) fn traceback(stack: StackId, limit: usize) -> Traceback {
     let _untracked = Guard::enter();
-    let frames: Vec<Frame> = request_frames(stack)
-        .into_iter()
-        .filter(|r| !r.internal)
-        .take(limit.max(1))
-        .map(|r| r.frame)
-        .collect();
+    let limit = limit.max(1);
+    let all = request_frames(stack);
+    let elided = all
+        .iter()
+        .any(|r| r.frame.file == ELIDED_FILE && r.internal);
+    let user: Vec<Resolved> = all.into_iter().filter(|r| !r.internal).collect();
+    let in_reach = user.iter().take(limit).any(|r| r.workspace);
+    let first_workspace = user.iter().position(|r| r.workspace);
+    let frames: Vec<Frame> = match first_workspace {
+        Some(at) if !in_reach && limit >= 2 => {
+            let keep = limit - 1;
+            let mut frames: Vec<Frame> = user[..keep].iter().map(|r| r.frame.clone()).collect();
+            frames.push(Frame {
+                file: if elided {
+                    "... frames omitted ...".to_string()
+                } else {
+                    format!("... {} frames omitted ...", at - keep)
+                },
+                line: 0,
+                function: String::new(),
+            });
+            frames.push(user[at].frame.clone());
+            frames
+        }
+        _ => user.into_iter().take(limit).map(|r| r.frame).collect(),
+    };
     Traceback::new(frames)
 }
 

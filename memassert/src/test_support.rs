@@ -224,6 +224,10 @@ pub(crate) fn failures(spec: &TestSpec, report: &Report) -> Vec<String> {
         }
     }
     for pattern in spec.no_growth {
+        if let Some(why) = unchecked(spec, report, pattern) {
+            out.push(why);
+            continue;
+        }
         let grown = growth_at(report, pattern);
         if !grown.is_empty() {
             let bytes: isize = grown.iter().map(|d| d.size_diff).sum();
@@ -235,6 +239,119 @@ pub(crate) fn failures(spec: &TestSpec, report: &Report) -> Vec<String> {
         }
     }
     out
+}
+
+/// Why the `no_growth` gate `pattern` cannot be checked against `report`,
+/// if it cannot: it must then fail rather than pass for want of evidence.
+///
+/// - Sites grew that the pattern cannot be tested against: sites with no
+///   file (no line tables) for a file pattern, frames with only short
+///   inlined names (`debug = "line-tables-only"`) for a function path.
+/// - The pattern names no source file or function of the program (a typo,
+///   or a file that is not compiled in): it could never fail.
+fn unchecked(spec: &TestSpec, report: &Report, pattern: &str) -> Option<String> {
+    let test = spec.test;
+    let function = pattern.contains("::");
+    let unsure = report
+        .growth(Key::Traceback)
+        .into_iter()
+        .filter(|d| d.size_diff > 0)
+        .filter(|d| {
+            if function {
+                d.traceback
+                    .frames()
+                    .iter()
+                    .any(|f| f.file != "<unknown>" && !crate::symbolize::is_rust_path(&f.function))
+            } else {
+                d.traceback.site().file == "<unknown>"
+            }
+        })
+        .count();
+    if unsure > 0 {
+        let (what, fix) = if function {
+            (
+                "their frames carry only short names (inlined functions in a build with                  `debug = \"line-tables-only\"`), which no function path can match",
+                "`debug = \"limited\"` (or more)",
+            )
+        } else {
+            (
+                "they have no file and line (built without debug info)",
+                "`debug = \"line-tables-only\"` (or more; `\"limited\"` for function paths)",
+            )
+        };
+        return Some(format!(
+            "memassert: no_growth \"{pattern}\" cannot be checked in {test}: {unsure} site{} grew, \
+             but {what}.\nFix: set {fix} in the Cargo profile this test is built with, e.g. \
+             `[profile.release]` for `cargo test --release`.\n",
+            if unsure == 1 { "" } else { "s" }
+        ));
+    }
+    let seen = report
+        .allocation_statistics(Key::Traceback)
+        .iter()
+        .any(|s| matches_anywhere(pattern, &s.traceback));
+    if seen {
+        return None;
+    }
+    let index = crate::debug_index::index();
+    if let Some(error) = &index.error {
+        return Some(format!(
+            "memassert: no_growth \"{pattern}\" cannot be checked in {test}: no site matched it, \
+             and the program's debug info could not be read to tell whether it names any code \
+             ({error}).\n"
+        ));
+    }
+    let named = if function {
+        index.functions.iter().any(|f| function_matches(pattern, f))
+    } else {
+        let file = match pattern.rsplit_once(':') {
+            Some((file, line)) if line.parse::<u32>().is_ok() => file,
+            _ => pattern,
+        };
+        index
+            .files
+            .iter()
+            .any(|f| crate::filter::glob_match(file, f))
+    };
+    if named {
+        return None;
+    }
+    if !function && !index.files.iter().any(|f| f.ends_with(spec.file)) {
+        return Some(format!(
+            "memassert: no_growth \"{pattern}\" cannot be checked in {test}: this build has no \
+             line tables, so no file can be matched.\nFix: set `debug = \"line-tables-only\"` \
+             (or more) in the Cargo profile this test is built with, e.g. `[profile.release]` for \
+             `cargo test --release`.\n"
+        ));
+    }
+    let hint = match index.nearest(pattern) {
+        Some(nearest) => format!(" Did you mean \"{nearest}\"?"),
+        None => String::new(),
+    };
+    Some(format!(
+        "memassert: no_growth \"{pattern}\" matches no {} in this program, so it could never \
+         fail in {test}.{hint}\n",
+        if function { "function" } else { "source file" }
+    ))
+}
+
+/// A function path pattern against a function name: the function itself, or
+/// anything inside it (`a::b` matches `a::b::{{closure}}`, `a::b::c`).
+fn function_matches(pattern: &str, function: &str) -> bool {
+    function
+        .strip_prefix(pattern)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+}
+
+/// Whether `pattern` names any frame of `traceback` (not only its site).
+fn matches_anywhere(pattern: &str, traceback: &Traceback) -> bool {
+    if pattern.contains("::") {
+        return matches_site(pattern, traceback);
+    }
+    traceback.frames().iter().any(|frame| {
+        let single = Traceback::new(vec![frame.clone()]);
+        matches_site(pattern, &single)
+    })
 }
 
 /// Whether `traceback` matches a `no_growth` pattern: a file glob or
