@@ -44,7 +44,7 @@ async fn clean_body_multi_thread_passes() {
 
 #[track_alloc(leaks = "0B")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[should_panic(expected = "memassert: leaked 64 KiB in 1 block exceeds leaks 0 B")]
+#[should_panic(expected = "memassert: leaked 64 KiB in 1 block exceeds leaks 0B")]
 async fn task_leak_multi_thread_above_fails() {
     tokio::spawn(async {
         *KEPT_ABOVE.lock().unwrap() = Some(vec![7u8; 64 * 1024]);
@@ -66,7 +66,7 @@ async fn task_leak_multi_thread_below_fails_and_names_the_line() {
 
 #[tokio::test]
 #[track_alloc(leaks = "0B")]
-#[should_panic(expected = "memassert: leaked 32 KiB in 1 block exceeds leaks 0 B")]
+#[should_panic(expected = "memassert: leaked 32 KiB in 1 block exceeds leaks 0B")]
 async fn task_leak_current_thread_fails() {
     tokio::spawn(async {
         *KEPT_CURRENT.lock().unwrap() = Some(vec![7u8; 32 * 1024]);

@@ -50,6 +50,8 @@ pub(crate) enum Snapshot {
 /// The parsed arguments of `#[track_alloc(...)]`.
 #[derive(Debug, Default)]
 pub(crate) struct Args {
+    /// Size limits as the user wrote them (`("max", "1 MB")`), for reports.
+    pub(crate) written: Vec<(&'static str, String)>,
     pub(crate) max: Option<WithSpan<u64>>,
     pub(crate) leaks: Option<WithSpan<u64>>,
     pub(crate) allocs: Option<WithSpan<u64>>,
@@ -115,6 +117,12 @@ impl Args {
                 }
                 let lit = expect_str(name, value, SIZE_HINT)?;
                 let bytes = parse_size(&lit.value()).map_err(|e| syn::Error::new(lit.span(), e))?;
+                let field = match key.as_str() {
+                    "max" => "max",
+                    "leaks" => "leaks",
+                    _ => "total",
+                };
+                self.written.push((field, lit.value().trim().to_string()));
                 *slot = Some(WithSpan {
                     value: bytes,
                     span: lit.span(),

@@ -89,6 +89,13 @@ fn spec(args: &Args, name: &str) -> TokenStream {
             fields.push(quote! { #field: ::core::option::Option::Some(#lit), });
         }
     }
+    if !args.written.is_empty() {
+        let written = args
+            .written
+            .iter()
+            .map(|(field, text)| quote! { (#field, #text) });
+        fields.push(quote! { written: &[#(#written),*], });
+    }
     if !args.no_growth.is_empty() {
         let patterns = args
             .no_growth

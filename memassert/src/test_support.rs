@@ -25,6 +25,8 @@ pub struct TestSpec {
     pub allocs: Option<usize>,
     /// `total`: bytes requested.
     pub total: Option<usize>,
+    /// The size limits as written in the attribute (`("max", "1 MB")`).
+    pub written: &'static [(&'static str, &'static str)],
     /// `no_growth`: site patterns whose live bytes must not grow.
     pub no_growth: &'static [&'static str],
     /// `repeat`: runs of the body (at least 1).
@@ -51,6 +53,7 @@ impl TestSpec {
         leaks: None,
         allocs: None,
         total: None,
+        written: &[],
         no_growth: &[],
         repeat: 1,
         frames: crate::scope::DEFAULT_SCOPE_FRAMES,
@@ -64,6 +67,7 @@ impl TestSpec {
     /// function's code on other threads (or every thread, with
     /// `threads = "all"`).
     fn scope(&self) -> Scope {
+        speed_hint();
         let options = Scope::options().frames(self.frames);
         if self.all_threads {
             options.all_threads().start()
@@ -73,6 +77,32 @@ impl TestSpec {
             options.follow(self.test).start()
         }
     }
+}
+
+/// The Cargo profile lines that make tracked tests fast in debug builds:
+/// the tracker's stack walking and symbol reading, optimised.
+pub const SPEED_SNIPPET: &str = "[profile.dev.package.memassert]\nopt-level = 2\n\
+[profile.dev.package.framehop]\nopt-level = 3\n\
+[profile.dev.package.gimli]\nopt-level = 3\n\
+[profile.dev.package.addr2line]\nopt-level = 3\n\
+[profile.dev.package.object]\nopt-level = 3\n\
+[profile.dev.package.rustc-demangle]\nopt-level = 3\n\
+[profile.dev.package.miniz_oxide]\nopt-level = 3\n";
+
+/// Once per process: when memassert itself was built without optimisation,
+/// says (on stderr, which libtest shows for failing tests and with
+/// `--nocapture`) how to make tracked tests several times faster.
+fn speed_hint() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if env!("MEMASSERT_OPT_LEVEL") != "0" {
+        return;
+    }
+    ONCE.call_once(|| {
+        eprintln!(
+            "memassert: the tracker is built without optimisation, which makes tracked tests \
+             several times slower. Add to your workspace's Cargo.toml:\n\n{SPEED_SNIPPET}"
+        );
+    });
 }
 
 /// What a test body returns. A failed one (`Err`) is the test's own
@@ -179,13 +209,34 @@ fn dump(report: &Report, test: &str, dir: &std::path::Path) -> String {
     }
 }
 
+/// A measured size and its limit as the failure message shows them: the
+/// limit as the attribute wrote it, exact byte counts added when the two
+/// would otherwise read alike.
+fn limit_pair(spec: &TestSpec, field: &str, measured: usize, limit: usize) -> (String, String) {
+    let (m, l) = sizes_pair(measured, limit);
+    let Some(&(_, written)) = spec.written.iter().find(|(f, _)| *f == field) else {
+        return (m, l);
+    };
+    // A bare number is bytes.
+    let written = if written.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{written} B")
+    } else {
+        written.to_string()
+    };
+    if l.ends_with(" B)") && !written.ends_with(&format!("{limit} B")) {
+        (m, format!("{written} ({limit} B)"))
+    } else {
+        (m, written)
+    }
+}
+
 /// The failure report of each limit that `report` exceeds.
 pub(crate) fn failures(spec: &TestSpec, report: &Report) -> Vec<String> {
     let mut out = Vec::new();
     let test = spec.test;
     if let Some(max) = spec.max {
         if report.peak() > max {
-            let (m, l) = sizes_pair(report.peak(), max);
+            let (m, l) = limit_pair(spec, "max", report.peak(), max);
             out.push(format!(
                 "memassert: peak {m} exceeds max {l} in {test}\n{}",
                 report_render::peak_sites(report, spec.top)
@@ -194,7 +245,7 @@ pub(crate) fn failures(spec: &TestSpec, report: &Report) -> Vec<String> {
     }
     if let Some(leaks) = spec.leaks {
         if report.leaked() > leaks {
-            let (m, l) = sizes_pair(report.leaked(), leaks);
+            let (m, l) = limit_pair(spec, "leaks", report.leaked(), leaks);
             let blocks = report.leaked_blocks();
             out.push(format!(
                 "memassert: leaked {m} in {blocks} block{} exceeds leaks {l} in {test}\n{}",
@@ -216,7 +267,7 @@ pub(crate) fn failures(spec: &TestSpec, report: &Report) -> Vec<String> {
     }
     if let Some(total) = spec.total {
         if report.total() > total {
-            let (m, l) = sizes_pair(report.total(), total);
+            let (m, l) = limit_pair(spec, "total", report.total(), total);
             out.push(format!(
                 "memassert: total {m} allocated exceeds total {l} in {test}\n{}",
                 report_render::total_sites(report, spec.top)
