@@ -71,6 +71,22 @@ fn scopes_panic_too() {
     );
 }
 
+#[memassert::track_alloc(max = "1 MiB")]
+fn attributed_body() {}
+
+// The message names what the user wrote: the attribute, on which test.
+#[test]
+fn the_attribute_names_itself() {
+    let message = panic_message(attributed_body);
+    assert!(
+        message.starts_with(
+            "#[memassert::track_alloc] on not_installed::attributed_body needs memassert's tracking allocator"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("memassert::install!();"), "{message}");
+}
+
 #[test]
 fn snapshots_without_the_tracker_still_work() {
     // Hand-built snapshots need no tracker: they are plain data.

@@ -320,15 +320,24 @@ fn register_fork_handler() {
 /// and with the reason in a forked child (see [`after_fork_in_child`]).
 #[track_caller]
 pub(crate) fn require_installed(api: &str) {
+    require_installed_for(&format!("memassert::{api}"));
+}
+
+/// [`require_installed`], naming what the user wrote (`#[track_alloc] on
+/// my_test`, `memassert::start`).
+#[track_caller]
+pub(crate) fn require_installed_for(what: &str) {
     if in_forked_child() {
         panic!(
-            "memassert::{api}: this process is the child of a fork() made while memassert was              tracking; tracking is off in a forked child (a lock held by another thread at the              fork could never be released there). Measure in the parent, or exec a new process."
+            "{what}: this process is the child of a fork() made while memassert was \
+             tracking; tracking is off in a forked child (a lock held by another thread at the \
+             fork could never be released there). Measure in the parent, or exec a new process."
         );
     }
     register_fork_handler();
     if !is_installed() {
         panic!(
-            "memassert::{api} needs memassert's tracking allocator, but this binary's global \
+            "{what} needs memassert's tracking allocator, but this binary's global \
              allocator is not a memassert::Tracker.\nAdd this line to the crate root of the \
              binary or test (e.g. at the top of tests/my_test.rs):\n\n    \
              #[global_allocator]\n    static GLOBAL: memassert::Tracker = \

@@ -66,7 +66,12 @@ impl TestSpec {
     /// The body's scope: its own thread, plus whatever runs the test
     /// function's code on other threads (or every thread, with
     /// `threads = "all"`).
+    #[track_caller]
     fn scope(&self) -> Scope {
+        crate::recording::require_installed_for(&format!(
+            "#[memassert::track_alloc] on {}",
+            self.test
+        ));
         speed_hint();
         let options = Scope::options().frames(self.frames);
         if self.all_threads {
@@ -108,6 +113,11 @@ fn speed_hint() {
 /// What a test body returns. A failed one (`Err`) is the test's own
 /// failure: it is returned as is, without memory assertions, which would
 /// otherwise report the error value itself as leaked.
+#[diagnostic::on_unimplemented(
+    message = "#[track_alloc] goes on a test, which returns `()`, `Result<T, E>` or `ExitCode`, not `{Self}`",
+    label = "a test cannot return `{Self}`",
+    note = "put #[memassert::track_alloc] on a #[test] function (or #[tokio::test], ...)"
+)]
 pub trait Outcome {
     /// Whether the body failed.
     fn is_failure(&self) -> bool {
