@@ -320,14 +320,16 @@ fn register_fork_handler() {
 /// and with the reason in a forked child (see [`after_fork_in_child`]).
 #[track_caller]
 pub(crate) fn require_installed(api: &str) {
-    require_installed_for(&format!("memassert::{api}"));
+    // No allocation on the way through: this runs inside open scopes.
+    require_installed_for(|| format!("memassert::{api}"));
 }
 
 /// [`require_installed`], naming what the user wrote (`#[track_alloc] on
-/// my_test`, `memassert::start`).
+/// my_test`, `memassert::start`); `what` is only called to panic.
 #[track_caller]
-pub(crate) fn require_installed_for(what: &str) {
+pub(crate) fn require_installed_for(what: impl Fn() -> String) {
     if in_forked_child() {
+        let what = what();
         panic!(
             "{what}: this process is the child of a fork() made while memassert was \
              tracking; tracking is off in a forked child (a lock held by another thread at the \
@@ -336,6 +338,7 @@ pub(crate) fn require_installed_for(what: &str) {
     }
     register_fork_handler();
     if !is_installed() {
+        let what = what();
         panic!(
             "{what} needs memassert's tracking allocator, but this binary's global \
              allocator is not a memassert::Tracker.\nAdd this line to the crate root of the \

@@ -68,10 +68,9 @@ impl TestSpec {
     /// `threads = "all"`).
     #[track_caller]
     fn scope(&self) -> Scope {
-        crate::recording::require_installed_for(&format!(
-            "#[memassert::track_alloc] on {}",
-            self.test
-        ));
+        crate::recording::require_installed_for(|| {
+            format!("#[memassert::track_alloc] on {}", self.test)
+        });
         speed_hint();
         let options = Scope::options().frames(self.frames);
         if self.all_threads {
