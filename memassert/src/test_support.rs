@@ -318,10 +318,12 @@ fn unchecked(spec: &TestSpec, report: &Report, pattern: &str) -> Option<String> 
         .filter(|d| d.size_diff > 0)
         .filter(|d| {
             if function {
+                // Short inlined names, or frames without debug info (whose
+                // inlined callees are invisible).
                 d.traceback
                     .frames()
                     .iter()
-                    .any(|f| f.file != "<unknown>" && !crate::symbolize::is_rust_path(&f.function))
+                    .any(|f| f.file == "<unknown>" || !crate::symbolize::is_rust_path(&f.function))
             } else {
                 d.traceback.site().file == "<unknown>"
             }
@@ -330,7 +332,9 @@ fn unchecked(spec: &TestSpec, report: &Report, pattern: &str) -> Option<String> 
     if unsure > 0 {
         let (what, fix) = if function {
             (
-                "their frames carry only short names (inlined functions in a build with                  `debug = \"line-tables-only\"`), which no function path can match",
+                "their frames carry no full names for inlined code (a build with \
+                 `debug = \"line-tables-only\"` names inlined functions briefly, one without \
+                 debug info not at all), so no function path can be matched against them",
                 "`debug = \"limited\"` (or more)",
             )
         } else {
