@@ -41,6 +41,28 @@ pub static BY_FILE: Mutex<Cache> = Mutex::new(Cache::new());
 pub static BY_FUNCTION: Mutex<Cache> = Mutex::new(Cache::new());
 "#;
 
+const LABELS: &str = r#"
+/// Labels, one allocation per label plus the vector's growth.
+pub fn labels(n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        out.push(format!("label number {i}"));
+    }
+    out
+}
+"#;
+
+const PARITY: &str = r#"
+memassert::install!();
+
+#[test]
+fn profile() {
+    let (kept, report) = memassert::track(|| demo::labels::labels(5));
+    println!("BEGIN\n{}END", report.snapshot_text());
+    drop(kept);
+}
+"#;
+
 const GATES: &str = r#"
 memassert::install!();
 
@@ -58,7 +80,12 @@ fn by_function() {
 "#;
 
 fn fixture() -> PathBuf {
-    let dir = workspace_root().join("target/fixtures/release_builds");
+    fixture_for("release_builds")
+}
+
+/// The fixture crate in its own directory (tests run in parallel).
+fn fixture_for(name: &str) -> PathBuf {
+    let dir = workspace_root().join("target/fixtures").join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("tests")).unwrap();
     std::fs::create_dir_all(dir.join("src")).unwrap();
@@ -75,9 +102,11 @@ fn fixture() -> PathBuf {
         ),
     )
     .unwrap();
-    std::fs::write(dir.join("src/lib.rs"), "pub mod cache;\n").unwrap();
+    std::fs::write(dir.join("src/lib.rs"), "pub mod cache;\npub mod labels;\n").unwrap();
     std::fs::write(dir.join("src/cache.rs"), CACHE).unwrap();
+    std::fs::write(dir.join("src/labels.rs"), LABELS).unwrap();
     std::fs::write(dir.join("tests/gates.rs"), GATES).unwrap();
+    std::fs::write(dir.join("tests/parity.rs"), PARITY).unwrap();
     std::fs::copy(workspace_root().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
     dir
 }
@@ -173,4 +202,24 @@ fn every_gate_fails_at_every_debug_level() {
             "{failure}"
         );
     }
+}
+
+/// The snapshot text of the same report in a dev build and in a release
+/// build with `debug = "limited"`: equal (inlined frames resolved to the
+/// same sites and functions).
+#[test]
+fn release_with_limited_debug_info_reads_as_dev() {
+    let dir = fixture_for("release_parity");
+    let text = |profile: &str| {
+        let out = cargo_run_test(&dir, profile, "parity", &["--nocapture"]);
+        let all = text(&out);
+        assert!(out.status.success(), "{profile}:\n{all}");
+        let start = all.find("BEGIN\n").expect("the report") + "BEGIN\n".len();
+        let end = all[start..].find("END").expect("its end") + start;
+        all[start..end].to_string()
+    };
+    let dev = text("dev");
+    let limited = text("limited");
+    assert!(dev.contains("src/labels.rs:6"), "{dev}");
+    assert_eq!(dev, limited);
 }
