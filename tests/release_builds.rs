@@ -57,7 +57,7 @@ memassert::install!();
 
 #[test]
 fn profile() {
-    let (kept, report) = memassert::track(|| demo::labels::labels(5));
+    let (kept, report) = memassert::track(|| paritydemo::labels::labels(5));
     println!("BEGIN\n{}END", report.snapshot_text());
     drop(kept);
 }
@@ -80,11 +80,13 @@ fn by_function() {
 "#;
 
 fn fixture() -> PathBuf {
-    fixture_for("release_builds")
+    fixture_for("release_builds", "demo")
 }
 
-/// The fixture crate in its own directory (tests run in parallel).
-fn fixture_for(name: &str) -> PathBuf {
+/// The fixture crate `package` in a directory of its own (tests run in
+/// parallel). Fixtures share a target directory, so each has its own
+/// package name: two packages `demo` would overwrite each other's library.
+fn fixture_for(name: &str, package: &str) -> PathBuf {
     let dir = workspace_root().join("target/fixtures").join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("tests")).unwrap();
@@ -93,7 +95,7 @@ fn fixture_for(name: &str) -> PathBuf {
     std::fs::write(
         dir.join("Cargo.toml"),
         format!(
-            "[package]\nname = \"demo\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
+            "[package]\nname = {package:?}\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
              [dependencies]\nmemassert = {{ path = {:?} }}\n\n[workspace]\n\n\
              [profile.nodebug]\ninherits = \"release\"\ndebug = false\n\n\
              [profile.lines]\ninherits = \"release\"\ndebug = \"line-tables-only\"\n\n\
@@ -112,6 +114,10 @@ fn fixture_for(name: &str) -> PathBuf {
 }
 
 fn cargo_test(dir: &Path, profile: &str) -> Output {
+    cargo_run_test(dir, profile, "gates", &[])
+}
+
+fn cargo_run_test(dir: &Path, profile: &str, test: &str, args: &[&str]) -> Output {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     Command::new(cargo)
         .args([
@@ -121,8 +127,10 @@ fn cargo_test(dir: &Path, profile: &str) -> Output {
             "--profile",
             profile,
             "--test",
-            "gates",
+            test,
+            "--",
         ])
+        .args(args)
         .current_dir(dir)
         .env(
             "CARGO_TARGET_DIR",
@@ -209,7 +217,7 @@ fn every_gate_fails_at_every_debug_level() {
 /// same sites and functions).
 #[test]
 fn release_with_limited_debug_info_reads_as_dev() {
-    let dir = fixture_for("release_parity");
+    let dir = fixture_for("release_parity", "paritydemo");
     let text = |profile: &str| {
         let out = cargo_run_test(&dir, profile, "parity", &["--nocapture"]);
         let all = text(&out);
