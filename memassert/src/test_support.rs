@@ -193,6 +193,12 @@ pub fn check(spec: &TestSpec, report: &Report) {
     let failures = failures(spec, report);
     if !failures.is_empty() {
         let mut message = failures.join("\n");
+        if message.contains("<unknown>") {
+            message.push_str(
+                "(<unknown>: code without line tables; set `debug = \"line-tables-only\"` or more \
+                 in the Cargo profile this test is built with to see its files and lines)\n",
+            );
+        }
         message.push_str(&format!("Measured: {}", report_render::summary(report)));
         if let Some(dir) = std::env::var_os("MEMASSERT_DUMP") {
             message.push_str(&dump(report, spec.test, dir.as_ref()));
