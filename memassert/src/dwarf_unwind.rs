@@ -289,7 +289,9 @@ fn walk(
             let Some((range, eh)) = modules.text_around(lookup) else {
                 // Not in the list: if the loader knows it, it was loaded
                 // since the list was built.
-                if find.is_some_and(|f| loaded_eh_frame(f, lookup).is_some()) {
+                // (An object without unwind tables is never in the list:
+                // not a reason to rebuild it.)
+                if find.is_some_and(|f| loaded_eh_frame(f, lookup).is_some_and(|eh| eh != 0)) {
                     STALE.store(true, Ordering::Relaxed);
                 }
                 return None;
@@ -336,6 +338,13 @@ fn modules() -> Option<&'static Modules> {
             current.generation == crate::loaded_objects::generation()
         };
         if fresh {
+            return Some(current);
+        }
+        // Marked stale, but the loader has loaded and unloaded nothing since
+        // this list was built (an object the list cannot cover): rebuilding
+        // would give the same list. Keep it; such frames fall back.
+        if current.generation == crate::loaded_objects::generation() {
+            STALE.store(false, Ordering::Relaxed);
             return Some(current);
         }
     }
