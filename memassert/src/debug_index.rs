@@ -129,13 +129,10 @@ impl Index {
         let (candidates, wanted): (Vec<&String>, &str) = if pattern.contains("::") {
             (self.functions.iter().collect(), pattern)
         } else {
-            let file = match pattern.rsplit_once(':') {
-                Some((file, line)) if line.parse::<u32>().is_ok() => file,
-                _ => pattern,
-            };
-            // The user's own files first: std and dependencies only if
-            // nothing of the workspace comes close.
-            (self.files.iter().collect(), file)
+            (
+                self.files.iter().collect(),
+                crate::filter::split_line(pattern).0,
+            )
         };
         candidates
             .into_iter()

@@ -90,6 +90,27 @@ pub(crate) fn keep(filters: &[Filter], traceback: &Traceback) -> bool {
             .all(|f| f.passes(traceback))
 }
 
+/// A site pattern split into its file glob and its line, if it ends in
+/// `:<line>` (`src/a.rs:12` -> (`src/a.rs`, 12)).
+pub(crate) fn split_line(pattern: &str) -> (&str, Option<u32>) {
+    match pattern.rsplit_once(':') {
+        Some((file, line)) => match line.parse::<u32>() {
+            Ok(line) => (file, Some(line)),
+            Err(_) => (pattern, None),
+        },
+        None => (pattern, None),
+    }
+}
+
+/// Whether `function` is the function at `path` or code inside it (its
+/// closures, async blocks, nested functions: `a::b` holds `a::b`,
+/// `a::b::{{closure}}` and `a::b::c`, not `a::bc`).
+pub(crate) fn within_function(path: &str, function: &str) -> bool {
+    function
+        .strip_prefix(path)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+}
+
 /// Shell-style glob match (`*`, `?`, `[set]`, `[!set]`), as `fnmatch`.
 pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();

@@ -425,12 +425,9 @@ fn is_excluded(frames: &[Resolved], captured: usize) -> bool {
 /// (`path::{{closure}}`, `path::inner`). Resolves every frame.
 pub(crate) fn runs_code_of(stack: StackId, path: &str) -> bool {
     let _untracked = Guard::enter();
-    request_frames(stack).iter().any(|r| {
-        r.frame
-            .function
-            .strip_prefix(path)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
-    })
+    request_frames(stack)
+        .iter()
+        .any(|r| crate::filter::within_function(path, &r.frame.function))
 }
 
 /// Whether the stack runs code of the user's workspace anywhere (as

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 
+use crate::filter::{glob_match, split_line, within_function};
 use crate::report::Report;
 use crate::report_render::{self, sizes_pair};
 use crate::scope::Scope;
@@ -289,12 +290,19 @@ pub(crate) fn failures(spec: &TestSpec, report: &Report) -> Vec<String> {
             ));
         }
     }
+    // Live memory at the end against the checkpoint, by full traceback:
+    // worked out once for every pattern.
+    let growth = if spec.no_growth.is_empty() {
+        Vec::new()
+    } else {
+        report.growth(Key::Traceback)
+    };
     for pattern in spec.no_growth {
-        if let Some(why) = unchecked(spec, report, pattern) {
+        if let Some(why) = unchecked(spec, report, &growth, pattern) {
             out.push(why);
             continue;
         }
-        let grown = growth_at(report, pattern);
+        let grown = growth_at(&growth, pattern);
         if !grown.is_empty() {
             let bytes: isize = grown.iter().map(|d| d.size_diff).sum();
             out.push(format!(
@@ -315,12 +323,18 @@ pub(crate) fn failures(spec: &TestSpec, report: &Report) -> Vec<String> {
 ///   inlined names (`debug = "line-tables-only"`) for a function path.
 /// - The pattern names no source file or function of the program (a typo,
 ///   or a file that is not compiled in): it could never fail.
-fn unchecked(spec: &TestSpec, report: &Report, pattern: &str) -> Option<String> {
+///
+/// `growth`: the report's growth by traceback.
+fn unchecked(
+    spec: &TestSpec,
+    report: &Report,
+    growth: &[StatisticDiff],
+    pattern: &str,
+) -> Option<String> {
     let test = spec.test;
     let function = pattern.contains("::");
-    let unsure = report
-        .growth(Key::Traceback)
-        .into_iter()
+    let unsure = growth
+        .iter()
         .filter(|d| d.size_diff > 0)
         .filter(|d| {
             if function {
@@ -372,16 +386,10 @@ fn unchecked(spec: &TestSpec, report: &Report, pattern: &str) -> Option<String> 
         ));
     }
     let named = if function {
-        index.functions.iter().any(|f| function_matches(pattern, f))
+        index.functions.iter().any(|f| within_function(pattern, f))
     } else {
-        let file = match pattern.rsplit_once(':') {
-            Some((file, line)) if line.parse::<u32>().is_ok() => file,
-            _ => pattern,
-        };
-        index
-            .files
-            .iter()
-            .any(|f| crate::filter::glob_match(file, f))
+        let file = split_line(pattern).0;
+        index.files.iter().any(|f| glob_match(file, f))
     };
     if named {
         return None;
@@ -405,23 +413,21 @@ fn unchecked(spec: &TestSpec, report: &Report, pattern: &str) -> Option<String> 
     ))
 }
 
-/// A function path pattern against a function name: the function itself, or
-/// anything inside it (`a::b` matches `a::b::{{closure}}`, `a::b::c`).
-fn function_matches(pattern: &str, function: &str) -> bool {
-    function
-        .strip_prefix(pattern)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
-}
-
 /// Whether `pattern` names any frame of `traceback` (not only its site).
 fn matches_anywhere(pattern: &str, traceback: &Traceback) -> bool {
     if pattern.contains("::") {
         return matches_site(pattern, traceback);
     }
-    traceback.frames().iter().any(|frame| {
-        let single = Traceback::new(vec![frame.clone()]);
-        matches_site(pattern, &single)
-    })
+    traceback
+        .frames()
+        .iter()
+        .any(|frame| file_matches(pattern, frame))
+}
+
+/// A file glob or `file:line` pattern against one frame.
+fn file_matches(pattern: &str, frame: &Frame) -> bool {
+    let (file, line) = split_line(pattern);
+    line.is_none_or(|line| frame.line == line) && glob_match(file, &frame.file)
 }
 
 /// Whether `traceback` matches a `no_growth` pattern: a file glob or
@@ -429,26 +435,18 @@ fn matches_anywhere(pattern: &str, traceback: &Traceback) -> bool {
 /// prefix of one) against any frame.
 pub(crate) fn matches_site(pattern: &str, traceback: &Traceback) -> bool {
     if pattern.contains("::") {
-        return traceback.frames().iter().any(|f| {
-            f.function == pattern
-                || f.function
-                    .strip_prefix(pattern)
-                    .is_some_and(|rest| rest.starts_with("::"))
-        });
+        return traceback
+            .frames()
+            .iter()
+            .any(|f| within_function(pattern, &f.function));
     }
-    let site = traceback.site();
-    if let Some((file, line)) = pattern.rsplit_once(':') {
-        if let Ok(line) = line.parse::<u32>() {
-            return site.line == line && crate::filter::glob_match(file, &site.file);
-        }
-    }
-    crate::filter::glob_match(pattern, &site.file)
+    file_matches(pattern, traceback.site())
 }
 
 /// Sites matching `pattern` whose live memory grew, grouped by site line.
-fn growth_at(report: &Report, pattern: &str) -> Vec<StatisticDiff> {
+fn growth_at(growth: &[StatisticDiff], pattern: &str) -> Vec<StatisticDiff> {
     let mut by_site: HashMap<Frame, StatisticDiff> = HashMap::new();
-    for diff in report.growth(Key::Traceback) {
+    for diff in growth {
         if !matches_site(pattern, &diff.traceback) {
             continue;
         }
