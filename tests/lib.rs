@@ -26,3 +26,28 @@ pub fn traceback_at(frames: &[(&str, u32)]) -> Traceback {
             .collect(),
     )
 }
+
+/// The emulator a cross-target test run goes through (`.ci/cross` sets
+/// `MEMASSERT_TEST_RUNNER` to the same command as cargo's
+/// `CARGO_TARGET_<TRIPLE>_RUNNER`, e.g. `qemu-aarch64 -L /usr/aarch64-linux-gnu`),
+/// split into words; empty when tests run natively.
+pub fn test_runner() -> Vec<String> {
+    std::env::var("MEMASSERT_TEST_RUNNER")
+        .map(|r| r.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// A command that runs this test binary again (through the emulator when
+/// the suite runs under one: a foreign binary cannot be exec'd directly).
+pub fn this_test_binary() -> std::process::Command {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut runner = test_runner().into_iter();
+    match runner.next() {
+        Some(program) => {
+            let mut command = std::process::Command::new(program);
+            command.args(runner).arg(exe);
+            command
+        }
+        None => std::process::Command::new(exe),
+    }
+}

@@ -235,7 +235,7 @@ fn a_block_grown_by_std_stays_in_its_scope() {
         return;
     }
     let _serial = serial();
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+    let mut child = memassert_tests::this_test_binary()
         .args([
             "--exact",
             "a_block_grown_by_std_stays_in_its_scope",

@@ -436,7 +436,9 @@ fn trace_naming_a_missing_traceback() {
 /// process on allocation failure) or `statistics` overflow.
 ///
 /// Run in a child process with its address space limited to 1 GiB, so that
-/// if the loader tries, the child dies and not the machine.
+/// if the loader tries, the child dies and not the machine. Unix only: the
+/// limit is set with the shell's `ulimit -v`.
+#[cfg(unix)]
 #[test]
 fn huge_block_counts_are_errors() {
     if let Ok(name) = std::env::var("MEMASSERT_HUGE_COUNT_CHILD") {
@@ -458,8 +460,10 @@ fn huge_block_counts_are_errors() {
         let status = std::process::Command::new("sh")
             .arg("-c")
             .arg(
-                "ulimit -v 1048576 && exec \"$0\" --exact huge_block_counts_are_errors --nocapture",
+                "ulimit -v 1048576 && exec \"$@\" --exact huge_block_counts_are_errors --nocapture",
             )
+            .arg("sh")
+            .args(memassert_tests::test_runner())
             .arg(&exe)
             .env("MEMASSERT_HUGE_COUNT_CHILD", name)
             .stdout(std::process::Stdio::null())

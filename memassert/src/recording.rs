@@ -288,6 +288,7 @@ pub fn is_installed() -> bool {
 /// Set in a child process made by `fork()` from a process that had the
 /// tracker on: tracking stays off there for good.
 static FORKED_CHILD: AtomicBool = AtomicBool::new(false);
+#[cfg(unix)]
 static ATFORK_REGISTERED: AtomicBool = AtomicBool::new(false);
 
 /// In the child of a `fork()`: the tracker's locks may have been held by
@@ -295,6 +296,7 @@ static ATFORK_REGISTERED: AtomicBool = AtomicBool::new(false);
 /// child switches tracking off before any allocation (an atomic store, safe
 /// in a child of a multi-threaded process), and memassert's functions say
 /// so rather than deadlock.
+#[cfg(unix)]
 extern "C" fn after_fork_in_child() {
     HOOKS.store(0, Relaxed);
     FORKED_CHILD.store(true, Relaxed);
@@ -305,14 +307,14 @@ pub(crate) fn in_forked_child() -> bool {
     FORKED_CHILD.load(Relaxed)
 }
 
+/// Registers [`after_fork_in_child`] once (there is no `fork()` elsewhere).
 fn register_fork_handler() {
-    if ATFORK_REGISTERED.swap(true, Relaxed) {
-        return;
-    }
     #[cfg(unix)]
-    // SAFETY: registers a child handler that only does atomic stores.
-    unsafe {
-        libc::pthread_atfork(None, None, Some(after_fork_in_child));
+    if !ATFORK_REGISTERED.swap(true, Relaxed) {
+        // SAFETY: registers a child handler that only does atomic stores.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(after_fork_in_child));
+        }
     }
 }
 
