@@ -155,7 +155,7 @@ fn cumulative_counts_every_frame() {
     }
     // Non-cumulative statistics only see sites.
     let sites = snap.statistics(Key::Line);
-    assert_eq!(sites.len(), 2);
+    assert_eq!(sites.len(), 2, "{sites:#?}");
 
     // Cumulative by file: each frame in the file counts its block, as
     // tracemalloc does.

@@ -110,11 +110,7 @@
 #![warn(missing_docs)]
 
 mod debug_index;
-#[cfg(all(
-    target_arch = "x86_64",
-    target_os = "linux",
-    not(memassert_frame_pointers)
-))]
+#[cfg(memassert_cached_dwarf)]
 mod dwarf_unwind;
 mod export;
 mod filter;
@@ -144,10 +140,7 @@ mod statistics;
 mod symbol_source;
 mod symbolize;
 mod test_support;
-#[cfg(any(
-    memassert_frame_pointers,
-    all(target_arch = "x86_64", target_os = "linux")
-))]
+#[cfg(any(memassert_frame_pointers, memassert_cached_dwarf))]
 mod thread_stack;
 mod traceback;
 mod tracker;

@@ -19,7 +19,7 @@ pub(crate) struct LoadedObject<'a> {
     pub(crate) headers: &'a [Phdr],
     /// The loader's (adds, subs) counters, (0, 0) if it has none.
     #[cfg_attr(
-        any(memassert_frame_pointers, not(target_arch = "x86_64")),
+        not(memassert_cached_dwarf),
         allow(dead_code) // only the DWARF unwinder tracks loads and unloads
     )]
     pub(crate) generation: (u64, u64),
@@ -84,7 +84,7 @@ fn generation_of(info: &libc::dl_phdr_info, size: usize) -> (u64, u64) {
 
 /// The loader's current (adds, subs) counters, which move whenever an
 /// object is loaded or unloaded: one `dl_iterate_phdr` step (about 15 ns).
-#[cfg(all(target_arch = "x86_64", not(memassert_frame_pointers)))]
+#[cfg(memassert_cached_dwarf)]
 pub(crate) fn generation() -> (u64, u64) {
     unsafe extern "C" fn first(
         info: *mut libc::dl_phdr_info,

@@ -140,7 +140,7 @@ pub(crate) fn capture(buf: &mut [usize; MAX_RAW_FRAMES]) -> usize {
 #[inline(always)]
 pub(crate) fn capture(buf: &mut [usize; MAX_RAW_FRAMES]) -> usize {
     let depth = DEPTH.load(Relaxed).min(MAX_RAW_FRAMES);
-    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    #[cfg(memassert_cached_dwarf)]
     if let Some(n) = crate::dwarf_unwind::capture(buf, depth) {
         return n;
     }

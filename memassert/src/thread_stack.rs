@@ -17,6 +17,15 @@ pub(crate) fn bounds() -> (usize, usize) {
     if cached.1 != 0 {
         return cached;
     }
+    let bounds = query();
+    let _ = BOUNDS.try_with(|b| b.set(bounds));
+    bounds
+}
+
+/// The stack of the calling thread, from the thread library (Linux: glibc
+/// and musl).
+#[cfg(target_os = "linux")]
+fn query() -> (usize, usize) {
     let mut bounds = (0, 0);
     // SAFETY: plain libc calls on a zeroed attribute object that we
     // initialise, read and destroy here; no pointers escape.
@@ -31,6 +40,22 @@ pub(crate) fn bounds() -> (usize, usize) {
             libc::pthread_attr_destroy(&mut attr);
         }
     }
-    let _ = BOUNDS.try_with(|b| b.set(bounds));
     bounds
+}
+
+/// The stack of the calling thread (macOS: the stack's top and size).
+#[cfg(target_os = "macos")]
+fn query() -> (usize, usize) {
+    // SAFETY: both calls only read the calling thread's own descriptor.
+    let (top, size) = unsafe {
+        let me = libc::pthread_self();
+        (
+            libc::pthread_get_stackaddr_np(me) as usize,
+            libc::pthread_get_stacksize_np(me),
+        )
+    };
+    match top.checked_sub(size) {
+        Some(low) if size != 0 => (low, top),
+        _ => (0, 0),
+    }
 }
