@@ -13,12 +13,18 @@
 //! - neither: the system unwinder (`_Unwind_Backtrace`; `RtlVirtualUnwind`
 //!   on Windows).
 //!
+//! `memassert_private_symbols`: symbols from memassert's own DWARF cache
+//! (`symbol_source`) where the platform's debug info is DWARF: Linux, macOS,
+//! Windows with the GNU toolchain. Elsewhere (windows-msvc's PDB files) the
+//! `backtrace` crate resolves them.
+//!
 //! Also passes on the optimisation level memassert is built with, so that a
 //! tracked test built without optimisation can say how to speed it up.
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(memassert_frame_pointers)");
     println!("cargo::rustc-check-cfg=cfg(memassert_cached_dwarf)");
+    println!("cargo::rustc-check-cfg=cfg(memassert_private_symbols)");
     println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
     let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
     let flags: Vec<&str> = flags.split('\x1f').collect();
@@ -51,5 +57,8 @@ fn main() {
         println!("cargo:rustc-cfg=memassert_frame_pointers");
     } else if arch == "x86_64" && os == "linux" && env == "gnu" {
         println!("cargo:rustc-cfg=memassert_cached_dwarf");
+    }
+    if os == "linux" || os == "macos" || (os == "windows" && env == "gnu") {
+        println!("cargo:rustc-cfg=memassert_private_symbols");
     }
 }

@@ -136,7 +136,7 @@ mod source_lines;
 mod stack_capture;
 mod stack_table;
 mod statistics;
-#[cfg(target_os = "linux")]
+#[cfg(memassert_private_symbols)]
 mod symbol_source;
 mod symbolize;
 mod test_support;

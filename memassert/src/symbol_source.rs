@@ -1,5 +1,6 @@
 //! Symbol lookup with a cache of memassert's own: the loaded objects' debug
-//! info read with `addr2line` (Linux).
+//! info read with `addr2line` (DWARF: Linux, macOS, Windows with the GNU
+//! toolchain).
 //!
 //! Not the `backtrace` crate's global cache: the tracker symbolizes from
 //! inside the allocator (to classify a new stack, once), and the code under
@@ -32,6 +33,8 @@ struct Object {
 
 static OBJECTS: Mutex<Option<Vec<Object>>> = Mutex::new(None);
 
+/// Linux (glibc, musl): the loader's list, `dl_iterate_phdr`.
+#[cfg(target_os = "linux")]
 fn loaded_objects() -> Vec<Object> {
     use std::os::unix::ffi::OsStrExt;
     let mut objects = Vec::new();
@@ -58,6 +61,158 @@ fn loaded_objects() -> Vec<Object> {
             loader: None,
         });
     });
+    objects
+}
+
+/// macOS: dyld's image list; each image's executable segments read from
+/// its Mach-O load commands in memory. (dyld's list may change while it is
+/// read; an image missed here is found on the next miss.)
+#[cfg(target_os = "macos")]
+fn loaded_objects() -> Vec<Object> {
+    use std::os::unix::ffi::OsStrExt;
+    const MH_MAGIC_64: u32 = 0xfeed_facf;
+    const LC_SEGMENT_64: u32 = 0x19;
+    const VM_PROT_EXECUTE: i32 = 4;
+    extern "C" {
+        fn _dyld_image_count() -> u32;
+        fn _dyld_get_image_header(index: u32) -> *const u8;
+        fn _dyld_get_image_vmaddr_slide(index: u32) -> isize;
+        fn _dyld_get_image_name(index: u32) -> *const std::ffi::c_char;
+    }
+    let mut objects = Vec::new();
+    // SAFETY: dyld's image accessors take any index and return null for one
+    // out of range; a non-null header is a mapped Mach-O image whose load
+    // commands (`sizeofcmds` bytes) follow the 32-byte 64-bit header.
+    unsafe {
+        for i in 0.._dyld_image_count() {
+            let header = _dyld_get_image_header(i);
+            let name = _dyld_get_image_name(i);
+            // mach_header_64: magic at 0, ncmds at 16.
+            if header.is_null()
+                || name.is_null()
+                || std::ptr::read_unaligned(header as *const u32) != MH_MAGIC_64
+            {
+                continue;
+            }
+            let commands = std::ptr::read_unaligned(header.add(16) as *const u32);
+            let bias = _dyld_get_image_vmaddr_slide(i) as usize;
+            let mut text = Vec::new();
+            let mut command = header.add(32);
+            for _ in 0..commands {
+                let cmd = std::ptr::read_unaligned(command as *const u32);
+                let size = std::ptr::read_unaligned(command.add(4) as *const u32);
+                if cmd == LC_SEGMENT_64 {
+                    // segment_command_64: vmaddr at 24, vmsize at 32,
+                    // initprot at 60.
+                    let vmaddr = std::ptr::read_unaligned(command.add(24) as *const u64);
+                    let vmsize = std::ptr::read_unaligned(command.add(32) as *const u64);
+                    let initprot = std::ptr::read_unaligned(command.add(60) as *const i32);
+                    if initprot & VM_PROT_EXECUTE != 0 {
+                        let start = bias.wrapping_add(vmaddr as usize);
+                        text.push(start..start.wrapping_add(vmsize as usize));
+                    }
+                }
+                if size == 0 {
+                    break;
+                }
+                command = command.add(size as usize);
+            }
+            let path = std::ffi::CStr::from_ptr(name).to_bytes();
+            objects.push(Object {
+                path: PathBuf::from(std::ffi::OsStr::from_bytes(path)),
+                bias,
+                text,
+                loader: None,
+            });
+        }
+    }
+    objects
+}
+
+/// Windows with the GNU toolchain (DWARF in the PE file): the process's
+/// modules; each one's load bias is its base minus the `ImageBase` its PE
+/// header asks for.
+#[cfg(all(windows, target_env = "gnu"))]
+fn loaded_objects() -> Vec<Object> {
+    use std::ffi::c_void;
+    use std::os::windows::ffi::OsStringExt;
+    #[repr(C)]
+    struct ModuleInfo {
+        base: *mut c_void,
+        size: u32,
+        entry: *mut c_void,
+    }
+    #[link(name = "kernel32")]
+    extern "system" {
+        fn GetCurrentProcess() -> *mut c_void;
+        fn K32EnumProcessModules(
+            process: *mut c_void,
+            modules: *mut *mut c_void,
+            bytes: u32,
+            needed: *mut u32,
+        ) -> i32;
+        fn K32GetModuleInformation(
+            process: *mut c_void,
+            module: *mut c_void,
+            info: *mut ModuleInfo,
+            bytes: u32,
+        ) -> i32;
+        fn GetModuleFileNameW(module: *mut c_void, name: *mut u16, size: u32) -> u32;
+    }
+    let mut objects = Vec::new();
+    let mut modules: Vec<*mut c_void> = vec![std::ptr::null_mut(); 256];
+    // SAFETY: the buffers passed are as large as the sizes given; the
+    // pseudo-handle of the current process needs no closing. A module's
+    // headers are mapped while it is loaded: `e_lfanew` at 0x3c, then the
+    // NT signature (4 bytes), the file header (20) and the optional header,
+    // whose `ImageBase` is at 24 (PE32+) or 28 (PE32).
+    unsafe {
+        let process = GetCurrentProcess();
+        loop {
+            let mut needed = 0u32;
+            let bytes = (modules.len() * std::mem::size_of::<*mut c_void>()) as u32;
+            if K32EnumProcessModules(process, modules.as_mut_ptr(), bytes, &mut needed) == 0 {
+                return objects;
+            }
+            let count = needed as usize / std::mem::size_of::<*mut c_void>();
+            if count <= modules.len() {
+                modules.truncate(count);
+                break;
+            }
+            modules.resize(count, std::ptr::null_mut());
+        }
+        for &module in &modules {
+            let mut info = ModuleInfo {
+                base: std::ptr::null_mut(),
+                size: 0,
+                entry: std::ptr::null_mut(),
+            };
+            let info_size = std::mem::size_of::<ModuleInfo>() as u32;
+            if K32GetModuleInformation(process, module, &mut info, info_size) == 0 {
+                continue;
+            }
+            let mut name = vec![0u16; 1024];
+            let len = GetModuleFileNameW(module, name.as_mut_ptr(), name.len() as u32) as usize;
+            if len == 0 || len >= name.len() {
+                continue;
+            }
+            let base = info.base as usize;
+            let pe = base + std::ptr::read_unaligned((base + 0x3c) as *const u32) as usize;
+            let optional = pe + 4 + 20;
+            let image_base = match std::ptr::read_unaligned(optional as *const u16) {
+                0x20b => std::ptr::read_unaligned((optional + 24) as *const u64) as usize,
+                0x10b => std::ptr::read_unaligned((optional + 28) as *const u32) as usize,
+                _ => continue,
+            };
+            let image = base..base + info.size as usize;
+            objects.push(Object {
+                path: PathBuf::from(std::ffi::OsString::from_wide(&name[..len])),
+                bias: base.wrapping_sub(image_base),
+                text: vec![image],
+                loader: None,
+            });
+        }
+    }
     objects
 }
 

@@ -278,9 +278,9 @@ fn resolve(ip: usize) -> Arc<[Resolved]> {
         });
     };
     // The addresses were moved into their call instruction at capture time.
-    #[cfg(target_os = "linux")]
+    #[cfg(memassert_private_symbols)]
     crate::symbol_source::resolve(ip, &mut push);
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(memassert_private_symbols))]
     backtrace::resolve(ip as *mut std::ffi::c_void, |symbol| {
         let function = symbol.name().map(|n| format!("{n:#}")).unwrap_or_default();
         push(function, symbol.filename(), symbol.lineno().unwrap_or(0));
