@@ -5,13 +5,13 @@
 //!
 //! ```text
 //! cargo run --release --example bench                      # full run
-//! cargo run --release --example bench -- --quick           # < 3 min on 2 cores
+//! cargo run --release --example bench -- --quick           # 2 runs a cell instead of 5
 //! cargo run --release --example bench -- --json out.json   # also write JSON
 //! cargo run --release --example bench -- --only box32,threads --configs system,tracking
 //! ```
 //!
 //! A process has one global allocator, so each allocator is its own binary
-//! (`bench_system`, `bench_stats_alloc`, `bench_dhat`, `bench_mod_alloc`,
+//! (`bench_system`, `bench_system_aa`, `bench_stats_alloc`, `bench_dhat`, `bench_mod_alloc`,
 //! `bench_memassert --mode off|counting|tracking`), all running the
 //! workloads of `bench_workloads.rs`. This runner builds them twice (plainly,
 //! and with `-C force-frame-pointers=yes` into `<target>/bench-fp` for
@@ -19,6 +19,12 @@
 //! frame pointers), then for each workload runs every configuration in
 //! turn, round after round, and takes the median of the wall times each
 //! child measured around the workload alone.
+//!
+//! `system_aa` is `bench_system` built again as another binary: the same
+//! code, so its ratio to `system` is noise (layout, caches, the machine's
+//! load). The largest distance from 1.00x over the workloads is printed as
+//! the run's noise floor, and the targets at the end are called met or
+//! missed only beyond it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -29,8 +35,9 @@ use std::time::Instant;
 use memassert_examples::bench_workloads::WORKLOADS;
 
 /// The child binaries.
-const CHILDREN: [&str; 5] = [
+const CHILDREN: [&str; 6] = [
     "bench_system",
+    "bench_system_aa",
     "bench_stats_alloc",
     "bench_dhat",
     "bench_mod_alloc",
@@ -38,9 +45,6 @@ const CHILDREN: [&str; 5] = [
 ];
 /// The child binaries the frame-pointer build needs.
 const FP_CHILDREN: [&str; 3] = ["bench_system", "bench_memassert", "bench_mod_alloc"];
-
-/// Counts are divided by this under `--quick`.
-const QUICK_SCALE: u64 = 10;
 
 #[derive(Clone, Copy, Debug)]
 struct Config {
@@ -52,8 +56,8 @@ struct Config {
     fp: bool,
     /// What its ratio is taken against.
     baseline: &'static str,
-    /// Extra count divisor in `--quick` (for the very slow ones); its times
-    /// are multiplied back by it.
+    /// Count divisor in `--quick` (for the very slow ones, whose cells stay
+    /// over a second); its times are multiplied back by it.
     quick_extra_scale: u64,
 }
 
@@ -69,15 +73,19 @@ const fn config(name: &'static str, binary: &'static str, mode: Option<&'static 
 }
 
 /// Every configuration, in table order.
-const CONFIGS: [Config; 9] = [
+const CONFIGS: [Config; 10] = [
     Config {
         baseline: "",
         ..config("system", "bench_system", None)
     },
+    config("system_aa", "bench_system_aa", None),
     config("stats_alloc", "bench_stats_alloc", None),
-    // dhat at counts / 10 takes ~25 s of a --quick run; raise its
-    // `quick_extra_scale` if that grows.
-    config("dhat", "bench_dhat", None),
+    // dhat is 20-180x the system allocator: at counts / 10 its cells still
+    // take over a second.
+    Config {
+        quick_extra_scale: 10,
+        ..config("dhat", "bench_dhat", None)
+    },
     config("off", "bench_memassert", Some("off")),
     config("counting", "bench_memassert", Some("counting")),
     config("tracking", "bench_memassert", Some("tracking")),
@@ -177,6 +185,7 @@ fn parse_options() -> Options {
             // Keep table order, and add the baselines the chosen ones need.
             let wanted = |c: &Config| {
                 names.iter().any(|n| n == c.name)
+                    || c.name == "system_aa"
                     || CONFIGS
                         .iter()
                         .any(|o| o.baseline == c.name && names.iter().any(|n| n == o.name))
@@ -186,7 +195,7 @@ fn parse_options() -> Options {
     };
     Options {
         quick,
-        runs: runs.unwrap_or(if quick { 3 } else { 5 }),
+        runs: runs.unwrap_or(if quick { 2 } else { 5 }),
         json,
         workloads,
         configs,
@@ -336,12 +345,11 @@ fn main() {
         let dir = if c.fp { &fp_target } else { &target };
         dir.join("release").join("examples").join(c.binary)
     };
-    let base_scale = if options.quick { QUICK_SCALE } else { 1 };
     let scale_of = |c: &Config| {
         if options.quick {
-            base_scale * c.quick_extra_scale
+            c.quick_extra_scale
         } else {
-            base_scale
+            1
         }
     };
 
@@ -432,7 +440,7 @@ fn main() {
             };
             let mut secs: Vec<f64> = samples.iter().map(|s| s.seconds).collect();
             if let Some(m) = median(&mut secs) {
-                let factor = (scale_of(config) / base_scale) as f64;
+                let factor = scale_of(config) as f64;
                 medians
                     .entry(workload)
                     .or_default()
@@ -448,6 +456,7 @@ fn main() {
         render_table(&options, &medians, &rss, per_block, scale_of)
     );
     print!("{}", render_warmup(&results, &options));
+    print!("{}", render_targets(&medians, &rss, per_block));
     if !failures.is_empty() {
         println!("\nproblems:");
         for f in &failures {
@@ -527,33 +536,28 @@ fn render_table(
     scale_of: impl Fn(&Config) -> u64,
 ) -> String {
     let mut out = String::new();
-    let base_scale = if options.quick { QUICK_SCALE } else { 1 };
     let _ = writeln!(
         out,
         "\nmemassert allocation-overhead benchmark: median of {} runs per cell{}",
         options.runs,
-        if options.quick {
-            format!(", --quick (counts / {QUICK_SCALE})")
-        } else {
-            String::new()
-        }
+        if options.quick { ", --quick" } else { "" }
     );
     let _ = writeln!(
         out,
         "cells: median wall time / its baseline's. `system` shows its time; `system_fp` is \
-         vs `system` (the cost of frame pointers);\nmod_alloc and tracking_fp are vs `system_fp` \
+         vs `system` (the cost of frame pointers);\n`system_aa` is `system` built again as another binary (the A/A control: its distance \
+         from 1.00x is noise);\nmod_alloc and tracking_fp are vs `system_fp` \
          (all three built with -C force-frame-pointers=yes: mod-alloc's backtraces feature walks \
          frame pointers)."
     );
     for c in &options.configs {
         let scale = scale_of(c);
-        if scale != base_scale {
+        if scale != 1 {
             let _ = writeln!(
                 out,
                 "{} ran at counts / {scale} (to keep --quick quick); its times are multiplied by {} \
                  before the ratio.",
-                c.name,
-                scale / base_scale
+                c.name, scale
             );
         }
     }
@@ -687,5 +691,135 @@ fn render_json(
         let _ = write!(out, "{}\"{config}\": {kib}", if i == 0 { "" } else { ", " });
     }
     let _ = write!(out, "}},\n  \"quick\": {quick}\n}}\n");
+    out
+}
+
+/// The run's noise floor: the largest distance of `system_aa` (the same
+/// code as `system`, another binary) from 1.00x over the workloads.
+fn noise_floor(medians: &BTreeMap<&str, BTreeMap<&str, f64>>) -> Option<f64> {
+    medians
+        .values()
+        .filter_map(|row| Some((row.get("system_aa")? / row.get("system")?).ln().abs()))
+        .reduce(f64::max)
+        .map(f64::exp_m1)
+}
+
+/// `value` against the target `limit` (lower is better), with `floor` the
+/// relative noise: met or missed only when beyond it.
+fn verdict(value: f64, limit: f64, floor: f64) -> &'static str {
+    if value * (1.0 + floor) <= limit {
+        "met"
+    } else if value >= limit * (1.0 + floor) {
+        "MISSED"
+    } else {
+        "within noise"
+    }
+}
+
+/// The performance targets (issue 13), each called met, missed, or within
+/// the run's noise floor; targets whose configurations did not run are
+/// left out.
+fn render_targets(
+    medians: &BTreeMap<&str, BTreeMap<&str, f64>>,
+    rss: &BTreeMap<&str, (u64, &str)>,
+    per_block: Option<(f64, usize, usize)>,
+) -> String {
+    let mut out = String::new();
+    let Some(floor) = noise_floor(medians) else {
+        return "\nno noise floor (system_aa did not run): targets not judged\n".to_string();
+    };
+    let per_workload: Vec<String> = medians
+        .iter()
+        .filter_map(|(w, row)| {
+            Some(format!(
+                "{w} {:.2}x",
+                row.get("system_aa")? / row.get("system")?
+            ))
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nnoise floor: {:.1}% (system_aa / system: {})",
+        floor * 100.0,
+        per_workload.join(", ")
+    );
+    let ratio = |workload: &str, config: &str, base: &str| -> Option<f64> {
+        let row = medians.get(workload)?;
+        Some(row.get(config)? / row.get(base)?)
+    };
+    let _ = writeln!(out, "targets (value vs limit):");
+    let mut line = |what: String, value: f64, limit: f64| {
+        let _ = writeln!(
+            out,
+            "  {:<58} {:>8.2} vs {:<6.2} {}",
+            what,
+            value,
+            limit,
+            verdict(value, limit, floor)
+        );
+    };
+    let workloads: Vec<&str> = medians.keys().copied().collect();
+    for &w in &workloads {
+        if let Some(r) = ratio(w, "counting", "system") {
+            line(format!("counting / system, {w} (<= 1.5x)"), r, 1.5);
+        }
+    }
+    if let Some(r) = ratio("box32", "tracking", "system") {
+        line("tracking / system, box32 (<= 10x)".to_string(), r, 10.0);
+    }
+    for &w in &workloads {
+        if let (Some(t), Some(d)) = (ratio(w, "tracking", "system"), ratio(w, "dhat", "system")) {
+            line(
+                format!("tracking / system, {w} (<= dhat / 8 = {:.2}x)", d / 8.0),
+                t,
+                d / 8.0,
+            );
+        }
+    }
+    if let Some(r) = ratio("box32", "tracking_fp", "system_fp") {
+        line("tracking_fp / system_fp, box32 (<= 3x)".to_string(), r, 3.0);
+    }
+    for &w in &workloads {
+        if let (Some(t), Some(m)) = (
+            ratio(w, "tracking_fp", "system_fp"),
+            ratio(w, "mod_alloc", "system_fp"),
+        ) {
+            line(
+                format!("tracking_fp / mod_alloc, {w} (<= 1.5x)"),
+                t / m,
+                1.5,
+            );
+        }
+    }
+    for (config, base) in [
+        ("counting", "system"),
+        ("tracking", "system"),
+        ("tracking_fp", "system_fp"),
+    ] {
+        if let (Some(two), Some(one)) =
+            (ratio("threads", config, base), ratio("box32", config, base))
+        {
+            line(
+                format!("{config}: 2-thread ratio / 1-thread ratio (threads / box32, <= 1.5x)"),
+                two / one,
+                1.5,
+            );
+        }
+    }
+    if let Some((per, _, _)) = per_block {
+        // Includes interned stacks and symbols: an upper bound on the record.
+        line(
+            "tracker bytes per live block, strings (<= 32 B)".to_string(),
+            per,
+            32.0,
+        );
+    }
+    if let (Some((t, "strings")), Some((s, "strings"))) = (rss.get("tracking"), rss.get("system")) {
+        line(
+            "peak RSS tracking / system, strings (<= 1.5x)".to_string(),
+            *t as f64 / *s as f64,
+            1.5,
+        );
+    }
     out
 }

@@ -111,7 +111,7 @@ pub fn run_workload(workload: &str, scale: u64, probe: &mut dyn FnMut()) -> Time
         "box32" => box32(n(10_000_000)),
         "strings" => strings(n(1_000_000), &mut timed_probe),
         "threads" => threads(2, n(5_000_000)),
-        "deep" => deep(50, n(1_000_000)),
+        "deep" => deep(50, n(8_000_000)),
         "realloc" => realloc(n(100_000_000)),
         "mixed" => mixed(n(300_000)),
         other => panic!("unknown workload {other}"),

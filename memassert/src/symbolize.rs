@@ -252,7 +252,8 @@ fn resolve(ip: usize) -> Arc<[Resolved]> {
         let function = inherent_path(function);
         // libtest's generated `main` carries the span of the crate's first
         // line (line 0 with Rust 1.91): the harness, not the user's code.
-        let harness_main = line <= 1 && function.ends_with("::main");
+        // (Without line tables every frame reads line 0, but has no file.)
+        let harness_main = path.is_some() && line <= 1 && function.ends_with("::main");
         let internal = harness_main || is_internal(&function, path);
         let tracker = is_tracker(&function, path);
         let file = match path {
