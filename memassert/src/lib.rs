@@ -109,73 +109,47 @@
 
 #![warn(missing_docs)]
 
-mod debug_index;
-#[cfg(memassert_cached_dwarf)]
-mod dwarf_unwind;
-mod export;
-mod filter;
-#[cfg(memassert_frame_pointers)]
-mod frame_walk;
-mod live_table;
-#[cfg(target_os = "linux")]
-mod loaded_objects;
-mod mirror;
-mod paths;
-mod pause_points;
-mod recording;
-mod reentrancy;
-mod report;
-mod report_render;
-mod report_snapshot;
+mod alloc;
+mod base;
+mod capture;
+mod reports;
 mod scope;
-mod scope_registry;
 mod size;
-mod snapshot;
-mod snapshot_file;
-mod source_lines;
-mod stack_capture;
-mod stack_table;
-mod statistics;
-#[cfg(memassert_private_symbols)]
-mod symbol_source;
-mod symbolize;
+mod symbols;
 mod test_support;
-#[cfg(any(memassert_frame_pointers, memassert_cached_dwarf))]
-mod thread_stack;
-mod traceback;
-mod tracker;
+mod tracemalloc;
 
-pub use filter::Filter;
+pub use alloc::recording::is_installed;
+pub use alloc::tracker::Tracker;
 pub use memassert_macros::track_alloc;
-pub use mirror::{
+pub use reports::report::Report;
+pub use reports::report_render::format_size_short;
+pub use reports::report_snapshot::{with_snapshot_options, SnapshotOptions};
+pub use scope::{track, Scope, ScopeOptions, DEFAULT_SCOPE_FRAMES};
+pub use size::{format_size, format_size_diff};
+pub use symbols::traceback::{Frame, Traceback};
+pub use tracemalloc::filter::Filter;
+pub use tracemalloc::mirror::{
     clear_traces, is_tracing, reset_peak, start, stop, take_snapshot, traceback_limit,
     traceback_of, traced_memory, tracked_blocks, tracker_memory, Usage, MAX_FRAMES,
 };
-pub use recording::is_installed;
-pub use report::Report;
-pub use report_render::format_size_short;
-pub use report_snapshot::{with_snapshot_options, SnapshotOptions};
-pub use scope::{track, Scope, ScopeOptions, DEFAULT_SCOPE_FRAMES};
-pub use size::{format_size, format_size_diff};
-pub use snapshot::{Snapshot, Trace};
-pub use snapshot_file::SnapshotFileError;
-pub use statistics::{Key, Statistic, StatisticDiff};
-pub use traceback::{Frame, Traceback};
-pub use tracker::Tracker;
+pub use tracemalloc::snapshot::{Snapshot, Trace};
+pub use tracemalloc::snapshot_file::SnapshotFileError;
+pub use tracemalloc::statistics::{Key, Statistic, StatisticDiff};
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::report_snapshot::{snapshot_text, SNAPSHOT_DESCRIPTION};
+    pub use crate::reports::report_snapshot::{snapshot_text, SNAPSHOT_DESCRIPTION};
     pub use crate::test_support::{check, run_test, run_test_async, Outcome, TestSpec};
     pub use insta;
     /// Test-only pause points (feature `test-pause-points`).
     pub mod pause_points {
-        pub use crate::pause_points::Point;
+        pub use crate::alloc::pause_points::Point;
         #[cfg(feature = "test-pause-points")]
-        pub use crate::pause_points::{arm, release, wait_stopped};
+        pub use crate::alloc::pause_points::{arm, release, wait_stopped};
     }
     /// Scopes open right now.
     pub fn open_scopes() -> usize {
-        crate::scope_registry::open_count()
+        crate::alloc::scope_registry::open_count()
     }
 }

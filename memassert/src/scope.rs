@@ -2,12 +2,13 @@
 
 use std::collections::HashMap;
 
-use crate::recording::{self, require_installed};
-use crate::reentrancy::Guard;
-use crate::report::{Report, SiteRecord, StatsCounters};
-use crate::scope_registry::{self, Opened};
-use crate::stack_capture;
-use crate::stack_table::StackId;
+use crate::alloc::recording::{self, require_installed};
+use crate::alloc::scope_registry::{self, Opened};
+use crate::base::reentrancy::Guard;
+use crate::capture::sink::MAX_RAW_FRAMES;
+use crate::capture::stack_capture;
+use crate::capture::stack_table::StackId;
+use crate::reports::report::{Report, SiteRecord, StatsCounters};
 
 /// Frames kept per traceback in scopes unless set otherwise.
 pub const DEFAULT_SCOPE_FRAMES: usize = 16;
@@ -154,10 +155,10 @@ impl ScopeOptions {
             // Deep enough to see the followed code below a thread's, a
             // task's or a recursive parser's frames, and to name the user's
             // innermost frame in reports however deep the allocation.
-            stack_capture::ensure_depth(stack_capture::MAX_RAW_FRAMES);
+            stack_capture::ensure_depth(MAX_RAW_FRAMES);
         }
         // Read the environment now, not from inside an allocation later.
-        crate::paths::workspace_root();
+        crate::symbols::paths::workspace_root();
         let opened = {
             let _untracked = Guard::enter();
             let opened = scope_registry::open(self.all_threads, self.sites, self.follow);

@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 use std::future::Future;
 
-use crate::filter::{glob_match, split_line, within_function};
-use crate::report::Report;
-use crate::report_render::{self, sizes_pair};
+use crate::reports::report::Report;
+use crate::reports::report_render::{self, sizes_pair};
 use crate::scope::Scope;
-use crate::statistics::{Key, StatisticDiff};
-use crate::traceback::{Frame, Traceback};
+use crate::symbols::pattern::{glob_match, split_line, within_function};
+use crate::symbols::traceback::{Frame, Traceback};
+use crate::tracemalloc::statistics::{Key, StatisticDiff};
 
 /// The attribute's arguments, as the macro emits them (sizes already parsed).
 #[derive(Clone, Copy, Debug)]
@@ -69,7 +69,7 @@ impl TestSpec {
     /// `threads = "all"`).
     #[track_caller]
     fn scope(&self) -> Scope {
-        crate::recording::require_installed_for(|| {
+        crate::alloc::recording::require_installed_for(|| {
             format!("#[memassert::track_alloc] on {}", self.test)
         });
         speed_hint();
@@ -340,10 +340,9 @@ fn unchecked(
             if function {
                 // Short inlined names, or frames without debug info (whose
                 // inlined callees are invisible).
-                d.traceback
-                    .frames()
-                    .iter()
-                    .any(|f| f.file == "<unknown>" || !crate::symbolize::is_rust_path(&f.function))
+                d.traceback.frames().iter().any(|f| {
+                    f.file == "<unknown>" || !crate::symbols::symbolize::is_rust_path(&f.function)
+                })
             } else {
                 d.traceback.site().file == "<unknown>"
             }
@@ -377,7 +376,7 @@ fn unchecked(
     if seen {
         return None;
     }
-    let index = crate::debug_index::index();
+    let index = crate::symbols::debug_index::index();
     if let Some(error) = &index.error {
         return Some(format!(
             "memassert: no_growth \"{pattern}\" cannot be checked in {test}: no site matched it, \

@@ -28,9 +28,9 @@ fn frame_pointer() -> usize {
 /// into its call instruction), innermost first; returns how many.
 #[inline(always)]
 pub(crate) fn walk(buf: &mut [usize], depth: usize) -> usize {
-    let (low, high) = crate::thread_stack::bounds();
+    let (low, high) = crate::capture::thread_stack::bounds();
     let mut fp = frame_pointer();
-    let mut sink = crate::stack_capture::Sink::new(buf, depth);
+    let mut sink = crate::capture::sink::Sink::new(buf, depth);
     loop {
         if fp < low
             || !fp.is_multiple_of(std::mem::align_of::<usize>())

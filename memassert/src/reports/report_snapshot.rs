@@ -18,9 +18,9 @@
 use std::cell::RefCell;
 use std::fmt::Write;
 
-use crate::report::{Report, SiteRecord};
-use crate::statistics::Key;
-use crate::traceback::Frame;
+use crate::reports::report::{Report, SiteRecord};
+use crate::symbols::traceback::Frame;
+use crate::tracemalloc::statistics::Key;
 
 /// How reports are rendered for snapshots.
 ///
@@ -93,7 +93,7 @@ pub fn with_snapshot_options<R>(options: SnapshotOptions, f: impl FnOnce() -> R)
 
 fn in_workspace(frame: &Frame) -> bool {
     !frame.file.starts_with("library/")
-        && crate::paths::readable_path(&frame.file).is_some_and(|p| p.is_file())
+        && crate::symbols::paths::readable_path(&frame.file).is_some_and(|p| p.is_file())
 }
 
 /// One list of sites, sorted by size, count, then location.
@@ -105,7 +105,7 @@ fn section(
     figure: impl Fn(&SiteRecord) -> (usize, usize),
 ) {
     // Grouped by traceback and sorted by size, count, then location.
-    let rows = crate::statistics::statistics(report.grouped(Key::Traceback, figure));
+    let rows = crate::tracemalloc::statistics::statistics(report.grouped(Key::Traceback, figure));
     let _ = writeln!(out, "\n{title}:");
     if rows.is_empty() {
         out.push_str("  (none)\n");
@@ -166,7 +166,7 @@ impl Report {
 
     /// [`snapshot_text`](Report::snapshot_text) with explicit options.
     pub fn snapshot_text_with(&self, options: &SnapshotOptions) -> String {
-        let _untracked = crate::reentrancy::Guard::enter();
+        let _untracked = crate::base::reentrancy::Guard::enter();
         let mut out = String::new();
         let _ = writeln!(out, "peak: {}", options.size(self.peak()));
         let _ = writeln!(

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
-use crate::reentrancy::Guard;
-use crate::report::Report;
-use crate::snapshot::Snapshot;
-use crate::traceback::{Frame, Traceback};
+use crate::base::reentrancy::Guard;
+use crate::reports::report::Report;
+use crate::symbols::traceback::{Frame, Traceback};
+use crate::tracemalloc::snapshot::Snapshot;
 
 /// One program point (DHAT's name for a distinct traceback) and its figures.
 #[derive(Clone, Debug, Default)]

@@ -1,13 +1,12 @@
 //! [`Report`]: what a [`Scope`](crate::Scope) measured.
 
 use std::collections::HashMap;
-use std::fmt;
 
-use crate::reentrancy::Guard;
-use crate::stack_table::StackId;
-use crate::statistics::{self, Key, Statistic, StatisticDiff};
-use crate::symbolize;
-use crate::traceback::Traceback;
+use crate::base::reentrancy::Guard;
+use crate::capture::stack_table::StackId;
+use crate::symbols::symbolize;
+use crate::symbols::traceback::Traceback;
+use crate::tracemalloc::statistics::{self, Key, Statistic, StatisticDiff};
 
 /// Per-site figures of a scope (a site here is one interned stack).
 #[derive(Clone, Copy, Debug)]
@@ -287,15 +286,5 @@ impl Report {
             .filter(|(_, tb)| tb.site() == site)
             .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)))
             .map(|(_, tb)| tb)
-    }
-}
-
-/// A summary line, then the sites live at the peak, as a failure report
-/// shows them.
-impl fmt::Display for Report {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::report_render::summary(self))?;
-        f.write_str("\n")?;
-        f.write_str(&crate::report_render::peak_sites(self, 10))
     }
 }

@@ -1,5 +1,5 @@
 //! The slow path: what the tracker does with an allocation once tracing or
-//! a scope is on. Called only from [`crate::tracker`].
+//! a scope is on. Called only from [`crate::alloc::tracker`].
 //!
 //! Order of work on an allocation: enter the reentrancy guard, capture raw
 //! instruction pointers, intern them into a stack id, then lock the block's
@@ -9,12 +9,12 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 
-use crate::live_table::{self, Entry};
-use crate::pause_points::{self, Point};
-use crate::reentrancy::Guard;
-use crate::scope_registry::{self, Charge};
-use crate::stack_table::{self, Class};
-use crate::symbolize;
+use crate::alloc::live_table::{self, Entry};
+use crate::alloc::pause_points::{self, Point};
+use crate::alloc::scope_registry::{self, Charge};
+use crate::base::reentrancy::Guard;
+use crate::capture::stack_table::{self, Class};
+use crate::symbols::symbolize;
 
 /// What the hot path must look at. Zero means: forward and return.
 static HOOKS: AtomicU32 = AtomicU32::new(0);

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::source_lines;
+use crate::symbols::source_lines;
 
 /// One frame of a traceback: where code was when it allocated.
 ///

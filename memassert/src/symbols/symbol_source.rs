@@ -38,7 +38,7 @@ static OBJECTS: Mutex<Option<Vec<Object>>> = Mutex::new(None);
 fn loaded_objects() -> Vec<Object> {
     use std::os::unix::ffi::OsStrExt;
     let mut objects = Vec::new();
-    crate::loaded_objects::for_each(|object| {
+    crate::capture::loaded_objects::for_each(|object| {
         // The first object, with an empty name, is the executable itself.
         let path = if object.name.is_empty() {
             PathBuf::from("/proc/self/exe")

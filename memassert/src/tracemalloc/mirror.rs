@@ -5,15 +5,18 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use crate::recording::{self, require_installed, TRACING};
-use crate::reentrancy::Guard;
-use crate::snapshot::{Snapshot, Trace};
-use crate::stack_table::StackId;
-use crate::traceback::Traceback;
-use crate::{live_table, stack_capture, stack_table, symbolize};
+use crate::alloc::live_table;
+use crate::alloc::recording::{self, require_installed, TRACING};
+use crate::base::reentrancy::Guard;
+use crate::capture::sink::MAX_RAW_FRAMES;
+use crate::capture::stack_table::StackId;
+use crate::capture::{stack_capture, stack_table};
+use crate::symbols::symbolize;
+use crate::symbols::traceback::Traceback;
+use crate::tracemalloc::snapshot::{Snapshot, Trace};
 
 /// Most frames a traceback may keep.
-pub const MAX_FRAMES: usize = stack_capture::MAX_RAW_FRAMES - stack_capture::INTERNAL_FRAME_BUDGET;
+pub const MAX_FRAMES: usize = MAX_RAW_FRAMES - stack_capture::INTERNAL_FRAME_BUDGET;
 
 static LIMIT: AtomicUsize = AtomicUsize::new(1);
 
@@ -71,7 +74,7 @@ pub fn start(frames: usize) {
     LIMIT.store(frames, Relaxed);
     stack_capture::ensure_depth(frames);
     // Read the environment now, not from inside an allocation later.
-    crate::paths::workspace_root();
+    crate::symbols::paths::workspace_root();
     recording::set_hook(TRACING, true);
 }
 

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::paths;
+use crate::symbols::paths;
 
 type Lines = Option<Arc<[String]>>;
 
@@ -12,7 +12,7 @@ static CACHE: Mutex<Option<HashMap<String, Lines>>> = Mutex::new(None);
 /// Line `line` (1-based) of `file` (a displayed path), trimmed, or `None`
 /// when the file cannot be read or is shorter.
 pub(crate) fn line(file: &str, line: u32) -> Option<String> {
-    let _untracked = crate::reentrancy::Guard::enter();
+    let _untracked = crate::base::reentrancy::Guard::enter();
     let lines = lines_of(file)?;
     let text = lines.get((line as usize).checked_sub(1)?)?.trim();
     (!text.is_empty()).then(|| text.to_string())

@@ -238,7 +238,7 @@ pub(crate) fn capture(buf: &mut [usize], depth: usize) -> Option<usize> {
             options(nomem, nostack, preserves_flags),
         );
     }
-    let (low, high) = crate::thread_stack::bounds();
+    let (low, high) = crate::capture::thread_stack::bounds();
     if sp < low || sp >= high {
         return None;
     }
@@ -279,7 +279,7 @@ fn walk(
     let mut regs = UnwindRegsX86_64::new(ip as u64, sp as u64, bp as u64);
     let mut frame = FrameAddress::InstructionPointer(ip as u64);
     let depth = buf.len();
-    let mut sink = crate::stack_capture::Sink::new(buf, depth);
+    let mut sink = crate::capture::sink::Sink::new(buf, depth);
     // The text range of the previous frame: most callers share a module.
     let mut text = 0..0;
     let find = find_object_fn();
@@ -335,7 +335,7 @@ fn modules() -> Option<&'static Modules> {
             // Checked frame by frame in `walk`, without a lock.
             !STALE.load(Ordering::Relaxed)
         } else {
-            current.generation == crate::loaded_objects::generation()
+            current.generation == crate::capture::loaded_objects::generation()
         };
         if fresh {
             return Some(current);
@@ -343,7 +343,7 @@ fn modules() -> Option<&'static Modules> {
         // Marked stale, but the loader has loaded and unloaded nothing since
         // this list was built (an object the list cannot cover): rebuilding
         // would give the same list. Keep it; such frames fall back.
-        if current.generation == crate::loaded_objects::generation() {
+        if current.generation == crate::capture::loaded_objects::generation() {
             STALE.store(false, Ordering::Relaxed);
             return Some(current);
         }
@@ -384,7 +384,7 @@ fn build() -> Modules {
         objects: Vec::new(),
         generation: (0, 0),
     };
-    crate::loaded_objects::for_each(|loaded| {
+    crate::capture::loaded_objects::for_each(|loaded| {
         found.generation = loaded.generation;
         if let Some(object) = object(loaded.bias, loaded.headers) {
             found.objects.push(object);
@@ -515,7 +515,7 @@ mod tests {
     use super::*;
     use std::hint::black_box;
 
-    const MAX: usize = crate::stack_capture::MAX_RAW_FRAMES;
+    const MAX: usize = crate::capture::sink::MAX_RAW_FRAMES;
 
     /// Calls `f` from `depth` nested frames.
     #[inline(never)]
@@ -547,7 +547,7 @@ mod tests {
         let _ = ready();
         let n = capture(&mut fast, MAX).expect("framehop capture fell back");
         let mut slow = [0usize; MAX];
-        let m = crate::stack_capture::capture_libgcc(&mut slow, MAX);
+        let m = crate::capture::system_unwind::capture_libgcc(&mut slow, MAX);
         (fast[..n].to_vec(), slow[..m].to_vec())
     }
 
@@ -631,7 +631,7 @@ mod tests {
                 let fast = start.elapsed().as_nanos() / runs;
                 let start = std::time::Instant::now();
                 for _ in 0..runs {
-                    black_box(crate::stack_capture::capture_libgcc(
+                    black_box(crate::capture::system_unwind::capture_libgcc(
                         black_box(&mut buf),
                         MAX,
                     ));
@@ -672,7 +672,10 @@ mod tests {
                 ready().text_around(here).map(|(_, eh)| eh)
             );
         } else {
-            assert_eq!(ready().generation, crate::loaded_objects::generation());
+            assert_eq!(
+                ready().generation,
+                crate::capture::loaded_objects::generation()
+            );
         }
         // SAFETY: `handle` came from `dlopen` above and is closed once.
         unsafe { libc::dlclose(handle) };

@@ -1,11 +1,11 @@
 //! Report text for people: the summary, and top-site lists in tracemalloc's
 //! format with the source line and the traceback of the largest.
 
-use std::fmt::Write;
+use std::fmt::{self, Write};
 
-use crate::report::{Report, SiteRecord};
-use crate::statistics::{Key, Statistic, StatisticDiff};
-use crate::traceback::{Frame, Traceback};
+use crate::reports::report::{Report, SiteRecord};
+use crate::symbols::traceback::{Frame, Traceback};
+use crate::tracemalloc::statistics::{Key, Statistic, StatisticDiff};
 
 /// A size in the largest binary unit that keeps it at or above 1, with at
 /// most one decimal: `1.4 MiB`, `1 MiB`, `512 B`.
@@ -173,4 +173,14 @@ pub(crate) fn growth_lines(diffs: &[StatisticDiff], top: usize) -> String {
         }
     }
     out
+}
+
+/// A summary line, then the sites live at the peak, as a failure report
+/// shows them.
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&summary(self))?;
+        f.write_str("\n")?;
+        f.write_str(&peak_sites(self, 10))
+    }
 }

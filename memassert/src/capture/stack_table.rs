@@ -10,8 +10,9 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::live_table::AddrHasher;
-use crate::stack_capture::{self, MAX_RAW_FRAMES};
+use crate::base::addr_hash::AddrHasher;
+use crate::capture::sink::MAX_RAW_FRAMES;
+use crate::capture::stack_capture;
 
 const SHARD_BITS: u32 = 4;
 const SHARDS: usize = 1 << SHARD_BITS;

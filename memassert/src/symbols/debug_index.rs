@@ -15,8 +15,8 @@ use std::sync::OnceLock;
 use addr2line::gimli;
 use object::{Object, ObjectSection, ObjectSymbol};
 
-use crate::paths;
-use crate::reentrancy::Guard;
+use crate::base::reentrancy::Guard;
+use crate::symbols::paths;
 
 /// Source files and functions of the program.
 #[derive(Debug, Default)]
@@ -131,7 +131,7 @@ impl Index {
         } else {
             (
                 self.files.iter().collect(),
-                crate::filter::split_line(pattern).0,
+                crate::symbols::pattern::split_line(pattern).0,
             )
         };
         candidates

@@ -54,9 +54,10 @@ use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::live_table::{self, AddrHasher};
-use crate::stack_table::{Class, StackId};
-use crate::{stack_table, symbolize};
+use crate::alloc::live_table;
+use crate::base::addr_hash::AddrHasher;
+use crate::capture::stack_table::{self, Class, StackId};
+use crate::symbols::symbolize;
 
 const INDEX_BITS: u32 = 10;
 const SLOTS: usize = 1 << INDEX_BITS;

@@ -11,10 +11,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use crate::paths;
-use crate::reentrancy::Guard;
-use crate::stack_table::{self, Class, StackId};
-use crate::traceback::{Frame, Traceback};
+use crate::base::reentrancy::Guard;
+use crate::capture::stack_table::{self, Class, StackId};
+use crate::symbols::paths;
+use crate::symbols::traceback::{Frame, Traceback};
 
 /// One frame of a resolved address (an address yields several when calls
 /// were inlined into it, innermost first).
@@ -280,7 +280,7 @@ fn resolve(ip: usize) -> Arc<[Resolved]> {
     };
     // The addresses were moved into their call instruction at capture time.
     #[cfg(memassert_private_symbols)]
-    crate::symbol_source::resolve(ip, &mut push);
+    crate::symbols::symbol_source::resolve(ip, &mut push);
     #[cfg(not(memassert_private_symbols))]
     backtrace::resolve(ip as *mut std::ffi::c_void, |symbol| {
         let function = symbol.name().map(|n| format!("{n:#}")).unwrap_or_default();
@@ -304,7 +304,7 @@ const ELIDED_FILE: &str = "...";
 fn request_frames(stack: StackId) -> Vec<Resolved> {
     let mut all: Vec<Resolved> = Vec::new();
     for &ip in stack_table::ips(stack).iter() {
-        if ip == crate::stack_capture::ELIDED {
+        if ip == crate::capture::sink::ELIDED {
             // The middle of a stack too deep to keep whole (internal: never
             // a site nor shown; `traceback` says frames were left out).
             all.push(Resolved {
@@ -410,7 +410,7 @@ fn is_excluded(frames: &[Resolved], captured: usize) -> bool {
     match frames.iter().position(|r| !r.internal) {
         Some(site) => frames[..site].iter().any(|r| r.excluded),
         None => {
-            let complete = captured < crate::stack_capture::depth();
+            let complete = captured < crate::capture::stack_capture::depth();
             let resolved = !frames.is_empty()
                 && frames
                     .iter()
@@ -428,7 +428,7 @@ pub(crate) fn runs_code_of(stack: StackId, path: &str) -> bool {
     let _untracked = Guard::enter();
     request_frames(stack)
         .iter()
-        .any(|r| crate::filter::within_function(path, &r.frame.function))
+        .any(|r| crate::symbols::pattern::within_function(path, &r.frame.function))
 }
 
 /// Whether the stack runs code of the user's workspace anywhere (as

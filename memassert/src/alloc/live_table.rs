@@ -11,11 +11,12 @@
 //! from the inner allocator untracked.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::stack_table::StackId;
+use crate::base::addr_hash::AddrHasher;
+use crate::capture::stack_table::StackId;
 
 const SHARDS: usize = 64;
 /// Bits of an entry's tag left for the scope tag: the top one is "traced".
@@ -55,44 +56,6 @@ impl Entry {
     }
     fn set_scope(&mut self, scope: u32) {
         self.tag = (self.tag & TRACED_BIT) | (scope & !TRACED_BIT);
-    }
-}
-
-/// Hashes an address: a folded 64×64→128 multiply, so the low bits the map
-/// indexes with depend on all bits of the (16-byte-aligned) address.
-#[derive(Default)]
-pub(crate) struct AddrHasher(u64);
-
-impl Hasher for AddrHasher {
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        // Slices of addresses arrive here as raw bytes: eight at a time.
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.write_u64(u64::from_ne_bytes(word));
-        }
-        for &b in chunks.remainder() {
-            self.write_u64(u64::from(b));
-        }
-    }
-    #[inline]
-    fn write_u64(&mut self, n: u64) {
-        let m = u128::from(n ^ self.0) * 0x9E37_79B9_7F4A_7C15;
-        self.0 = (m as u64) ^ ((m >> 64) as u64);
-    }
-    #[inline]
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-    #[inline]
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
     }
 }
 

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::snapshot::{Snapshot, Trace};
-use crate::traceback::{Frame, Traceback};
+use crate::symbols::traceback::{Frame, Traceback};
+use crate::tracemalloc::snapshot::{Snapshot, Trace};
 
 const MAGIC: &str = "memassert-snapshot";
 const VERSION: u32 = 1;
@@ -319,6 +319,43 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotFileError> {
         traces,
         traceback_limit,
     })
+}
+
+impl Snapshot {
+    /// Writes the snapshot to `path` in memassert's snapshot file format
+    /// (see [`Snapshot::load`]).
+    pub fn dump(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
+        std::fs::write(path, encode(self))
+    }
+
+    /// Reads a snapshot written by [`dump`](Snapshot::dump).
+    ///
+    /// The format, version 1, is UTF-8 text:
+    ///
+    /// ```text
+    /// memassert-snapshot 1
+    /// traceback_limit <N>
+    /// tracebacks <T>
+    /// traceback <F>                      (T times, then F frame lines each)
+    /// <line>\t<file>\t<function>
+    /// traces <R>
+    /// <traceback index> <size> <count>   (R runs of equal blocks)
+    /// end
+    /// ```
+    ///
+    /// `\`, tab and newline in names are written as `\\`, `\t`, `\n`. A
+    /// file that is empty, truncated, of another format or of a newer
+    /// version is an `Err` that says which.
+    ///
+    /// ```
+    /// let err = memassert::Snapshot::load("Cargo.toml").unwrap_err();
+    /// assert!(err.to_string().contains("not a memassert snapshot"));
+    /// ```
+    pub fn load(path: impl AsRef<Path>) -> Result<Snapshot, SnapshotFileError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| SnapshotFileError::io(path, e))?;
+        decode(&bytes).map_err(|e| e.at(path))
+    }
 }
 
 #[cfg(test)]

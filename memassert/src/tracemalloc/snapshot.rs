@@ -2,12 +2,11 @@
 //! demand.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 
-use crate::filter::{self, Filter};
-use crate::statistics::{self, Key, Statistic, StatisticDiff, Totals};
-use crate::traceback::Traceback;
+use crate::symbols::traceback::Traceback;
+use crate::tracemalloc::filter::{self, Filter};
+use crate::tracemalloc::statistics::{self, Key, Statistic, StatisticDiff, Totals};
 
 /// One traced block: its size and where it was allocated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,41 +151,6 @@ impl Snapshot {
             traces,
             traceback_limit: self.traceback_limit,
         }
-    }
-
-    /// Writes the snapshot to `path` in memassert's snapshot file format
-    /// (see [`Snapshot::load`]).
-    pub fn dump(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
-        std::fs::write(path, crate::snapshot_file::encode(self))
-    }
-
-    /// Reads a snapshot written by [`dump`](Snapshot::dump).
-    ///
-    /// The format, version 1, is UTF-8 text:
-    ///
-    /// ```text
-    /// memassert-snapshot 1
-    /// traceback_limit <N>
-    /// tracebacks <T>
-    /// traceback <F>                      (T times, then F frame lines each)
-    /// <line>\t<file>\t<function>
-    /// traces <R>
-    /// <traceback index> <size> <count>   (R runs of equal blocks)
-    /// end
-    /// ```
-    ///
-    /// `\`, tab and newline in names are written as `\\`, `\t`, `\n`. A
-    /// file that is empty, truncated, of another format or of a newer
-    /// version is an `Err` that says which.
-    ///
-    /// ```
-    /// let err = memassert::Snapshot::load("Cargo.toml").unwrap_err();
-    /// assert!(err.to_string().contains("not a memassert snapshot"));
-    /// ```
-    pub fn load(path: impl AsRef<Path>) -> Result<Snapshot, crate::SnapshotFileError> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| crate::SnapshotFileError::io(path, e))?;
-        crate::snapshot_file::decode(&bytes).map_err(|e| e.at(path))
     }
 
     /// Per-distinct-traceback totals, in first-seen order.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use crate::size::{format_size, format_size_diff, format_size_f};
-use crate::traceback::{Frame, Traceback};
+use crate::symbols::traceback::{Frame, Traceback};
 
 /// What to group allocations by.
 ///

@@ -2,11 +2,11 @@
 //!
 //! The hot path is one relaxed load: while nothing is tracing and no scope is
 //! open, every call goes straight to the inner allocator. Everything else
-//! lives in [`crate::recording`], out of line.
+//! lives in [`crate::alloc::recording`], out of line.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
-use crate::recording;
+use crate::alloc::recording;
 
 /// A global allocator that records live allocations with the stack that made
 /// them, wrapping any inner allocator.

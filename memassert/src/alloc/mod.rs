@@ -1,0 +1,13 @@
+//! Alloc: the `GlobalAlloc` hot path and the state it keeps.
+//!
+//! Owns the [`Tracker`](tracker::Tracker), the recording it hands off to,
+//! the live-block table, the registry of open scopes with their exact
+//! counters, and the test-only pause points inside that protocol. May use
+//! `base`, `capture` and `symbols` (a new stack is classified for
+//! all-threads scopes from inside the allocator).
+
+pub(crate) mod live_table;
+pub(crate) mod pause_points;
+pub(crate) mod recording;
+pub(crate) mod scope_registry;
+pub(crate) mod tracker;

@@ -1,0 +1,93 @@
+//! The raw-stack buffer every stack walker fills: [`Sink`], the most
+//! frames one capture keeps, and the marker for frames elided from the
+//! middle of a deeper stack.
+
+/// Most frames captured for one allocation.
+pub(crate) const MAX_RAW_FRAMES: usize = 256;
+
+/// Stands for the frames left out of the middle of a stack deeper than the
+/// capture (see [`Sink`]). Never a real return address.
+pub(crate) const ELIDED: usize = usize::MAX;
+
+/// Outermost frames kept of a stack deeper than a full-depth capture.
+const TAIL: usize = 64;
+
+/// Most frames walked for one capture (a runaway recursion stops here).
+const MAX_WALK: usize = 8192;
+
+/// Where a stack walker puts return addresses, innermost first.
+///
+/// A capture at full depth ([`MAX_RAW_FRAMES`]) keeps a stack's innermost
+/// frames *and* its outermost [`TAIL`] ones (the thread's entry, the test
+/// function, the task or closure a pool runs), with [`ELIDED`] between them
+/// when the middle did not fit: a deep recursion inside a dependency still
+/// shows which user code started it. Shallower captures stop at their depth.
+pub(crate) struct Sink<'a> {
+    buf: &'a mut [usize],
+    depth: usize,
+    /// Frames walked so far.
+    walked: usize,
+    ring: [usize; TAIL],
+    keep_tail: bool,
+}
+
+impl<'a> Sink<'a> {
+    pub(crate) fn new(buf: &'a mut [usize], depth: usize) -> Sink<'a> {
+        let depth = depth.min(buf.len());
+        Sink {
+            keep_tail: depth >= MAX_RAW_FRAMES,
+            buf,
+            depth,
+            walked: 0,
+            ring: [0; TAIL],
+        }
+    }
+
+    /// Adds the next (outer) frame; false when the walk should stop.
+    #[inline(always)]
+    pub(crate) fn push(&mut self, ip: usize) -> bool {
+        let at = self.walked;
+        if at < self.depth {
+            self.buf[at] = ip;
+        } else if self.keep_tail {
+            self.ring[at % TAIL] = ip;
+        } else {
+            return false;
+        }
+        self.walked += 1;
+        self.walked < self.depth || (self.keep_tail && self.walked < MAX_WALK)
+    }
+
+    /// The number of addresses in the buffer.
+    pub(crate) fn finish(self) -> usize {
+        let Sink {
+            buf,
+            depth,
+            walked,
+            ring,
+            keep_tail,
+        } = self;
+        if walked <= depth {
+            return walked;
+        }
+        if !keep_tail {
+            return depth;
+        }
+        // Innermost frames, the marker, then the outermost TAIL - 1 (some
+        // of which may still sit in `buf`, after a short overflow).
+        let tail = TAIL - 1;
+        let head = depth - tail - 1;
+        let mut last = [0usize; TAIL];
+        for (j, slot) in last[..tail].iter_mut().enumerate() {
+            let frame = walked - tail + j;
+            *slot = if frame < depth {
+                buf[frame]
+            } else {
+                ring[frame % TAIL]
+            };
+        }
+        buf[head] = ELIDED;
+        buf[head + 1..depth].copy_from_slice(&last[..tail]);
+        depth
+    }
+}

@@ -1,0 +1,10 @@
+//! Reports: what a scope measured, and its text.
+//!
+//! Owns [`Report`](report::Report), its rendering for failure messages, the
+//! insta snapshot text, and the export formats. May use every layer below:
+//! `base`, `size`, `capture`, `symbols`, `alloc` and `tracemalloc`.
+
+pub(crate) mod export;
+pub(crate) mod report;
+pub(crate) mod report_render;
+pub(crate) mod report_snapshot;
