@@ -186,7 +186,9 @@ mod tests {
             .iter()
             .any(|f| f == "memassert::symbols::debug_index::distance"));
         assert_eq!(
-            index.nearest("memassert/src/symbols/debug_indx.rs").as_deref(),
+            index
+                .nearest("memassert/src/symbols/debug_indx.rs")
+                .as_deref(),
             Some("memassert/src/symbols/debug_index.rs")
         );
     }
