@@ -177,17 +177,19 @@ mod tests {
         let index = index();
         assert!(index.error.is_none(), "{:?}", index.error);
         assert!(
-            index.files.contains("memassert/src/debug_index.rs"),
+            index.files.contains("memassert/src/symbols/debug_index.rs"),
             "{:?}",
             index.files.iter().take(20).collect::<Vec<_>>()
         );
         assert!(index
             .functions
             .iter()
-            .any(|f| f == "memassert::debug_index::distance"));
+            .any(|f| f == "memassert::symbols::debug_index::distance"));
         assert_eq!(
-            index.nearest("memassert/src/debug_indx.rs").as_deref(),
-            Some("memassert/src/debug_index.rs")
+            index
+                .nearest("memassert/src/symbols/debug_indx.rs")
+                .as_deref(),
+            Some("memassert/src/symbols/debug_index.rs")
         );
     }
 }
