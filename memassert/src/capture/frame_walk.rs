@@ -1,4 +1,5 @@
-//! Frame-pointer walking, used when the crate is built with
+//! Frame-pointer walking, used where the target keeps frame pointers
+//! (aarch64 Linux, macOS) or the crate is built with
 //! `-C force-frame-pointers=yes` (see `build.rs`): each frame's saved frame
 //! pointer and return address sit at `[fp]` and `[fp + 8]`, so a stack of 40
 //! frames is 80 loads instead of 40 DWARF unwind steps.

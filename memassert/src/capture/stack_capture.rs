@@ -1,9 +1,11 @@
 //! Raw stack capture: return addresses only, no symbols.
 //!
-//! Walks the stack with the platform unwinder (DWARF CFI through
-//! `_Unwind_Backtrace` on Linux), which needs no compiler flag; when built
-//! with `-C force-frame-pointers=yes`, walks the frame-pointer chain instead
-//! (`frame_walk`), which is an order of magnitude cheaper. The capture
+//! The method is chosen per target by `build.rs`: the frame-pointer chain
+//! (`frame_walk`) where the target keeps frame pointers (aarch64 Linux,
+//! macOS) or the crate is built with `-C force-frame-pointers=yes`; cached
+//! DWARF rules (`dwarf_unwind`) on x86_64 Linux glibc, falling back to the
+//! system unwinder (`system_unwind`) for what they cannot vouch for; the
+//! system unwinder alone elsewhere (musl, Windows). The capture
 //! depth is the requested traceback length plus a budget for the frames
 //! between the allocation and the user's code (the tracker's own, `alloc`'s,
 //! `RawVec`'s...), which are dropped later, at symbolization time.
