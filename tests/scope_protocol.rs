@@ -64,7 +64,9 @@ impl Releaser {
     fn new() -> Releaser {
         let order: &'static (Mutex<Option<(Point, Duration)>>, Condvar) =
             Box::leak(Box::new((Mutex::new(None), Condvar::new())));
+        let ready = started();
         let handle = thread::spawn(move || {
+            ready.wait();
             let (point, delay) = {
                 let mut slot = order.0.lock().unwrap();
                 loop {
@@ -77,6 +79,7 @@ impl Releaser {
             thread::sleep(delay);
             pause_points::release(point);
         });
+        ready.wait();
         Releaser { order, handle }
     }
 
@@ -90,6 +93,15 @@ impl Releaser {
     fn join(self) {
         self.handle.join().unwrap();
     }
+}
+
+/// A rendezvous between a helper thread and the test thread that made it:
+/// the maker returns only once the thread runs its own code. A new thread's
+/// start-up (std's spawn hooks) frees a block, and if that happened later,
+/// inside a window test, it could wait on the very shard a stopped thread
+/// holds, while that thread waits on it (the releaser).
+fn started() -> &'static std::sync::Barrier {
+    Box::leak(Box::new(std::sync::Barrier::new(2)))
 }
 
 /// A block handed between threads, allocation-free.
@@ -135,20 +147,25 @@ impl Worker {
             Box::leak(Box::new((Mutex::new(None), Condvar::new())));
         let done: &'static (Mutex<bool>, Condvar) =
             Box::leak(Box::new((Mutex::new(false), Condvar::new())));
-        thread::spawn(move || loop {
-            let f = {
-                let mut slot = job.0.lock().unwrap();
-                loop {
-                    if let Some(f) = slot.take() {
-                        break f;
+        let ready = started();
+        thread::spawn(move || {
+            ready.wait();
+            loop {
+                let f = {
+                    let mut slot = job.0.lock().unwrap();
+                    loop {
+                        if let Some(f) = slot.take() {
+                            break f;
+                        }
+                        slot = job.1.wait(slot).unwrap();
                     }
-                    slot = job.1.wait(slot).unwrap();
-                }
-            };
-            f();
-            *done.0.lock().unwrap() = true;
-            done.1.notify_all();
+                };
+                f();
+                *done.0.lock().unwrap() = true;
+                done.1.notify_all();
+            }
         });
+        ready.wait();
         Worker { job, done }
     }
 
@@ -439,6 +456,273 @@ fn closing_all_threads_scopes_restores_only_all_threads_scopes() {
         (0, 0),
         "{report}"
     );
+}
+
+// Fast scopes (issue 13): a root counting scope charges its figures in the
+// live table's shards, under the shard lock, and adds them up when it
+// closes. The same windows as above, for that path.
+
+/// A root counting scope, as `Scope::options().counting()` opens outside
+/// any other scope: the fast path.
+fn fast_scope(all_threads: bool) -> Scope {
+    let options = Scope::options().counting();
+    if all_threads {
+        options.all_threads().start()
+    } else {
+        options.start()
+    }
+}
+
+// A free stopped between removing its record and charging the scope: the
+// close must wait for it (it holds the shard), and the next fast scope,
+// which reuses the slot and the shard counters, starts from zero.
+#[test]
+fn a_free_racing_a_fast_close_is_charged_before_the_figures_are_taken() {
+    let _serial = serial();
+    let worker = Worker::new();
+    let releaser = Releaser::new();
+    let mailbox = Mailbox::new();
+    let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+        pause_points::arm(Point::FreeRemoved);
+        free(mailbox.take());
+    });
+    let before = memassert::tracked_blocks();
+    let scope = fast_scope(false);
+    mailbox.put(block(4096));
+    worker.send(job);
+    pause_points::wait_stopped(Point::FreeRemoved);
+    releaser.release_later(Point::FreeRemoved, Duration::from_millis(200));
+    let report = scope.finish();
+    worker.wait();
+    releaser.join();
+    assert_eq!(
+        (report.leaked(), report.leaked_blocks()),
+        (0, 0),
+        "{report}"
+    );
+    assert_eq!((report.allocs(), report.peak()), (1, 4096), "{report}");
+    assert_eq!(report.stats().deallocations, 1);
+    let reuse = fast_scope(false);
+    let b = block(10);
+    let reuse_report = reuse.finish();
+    assert_eq!(
+        (
+            reuse_report.allocs(),
+            reuse_report.leaked(),
+            reuse_report.leaked_blocks()
+        ),
+        (1, 10, 1),
+        "{reuse_report}"
+    );
+    assert_eq!(reuse_report.stats().deallocations, 0);
+    free(b);
+    assert_eq!(memassert::tracked_blocks(), before);
+}
+
+// An allocation charged to a fast all-threads scope and stopped before its
+// record is stored: the close must wait for the record and take it out of
+// the scope, or a later free would be charged to whoever reuses the slot.
+#[test]
+fn an_alloc_racing_a_fast_all_threads_close_is_never_orphaned() {
+    let _serial = serial();
+    let worker = Worker::new();
+    let releaser = Releaser::new();
+    let kept = Mailbox::new();
+    let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+        pause_points::arm(Point::AllocCharged);
+        kept.put(block(3000));
+    });
+    let before = memassert::tracked_blocks();
+    let all = fast_scope(true);
+    worker.send(job);
+    pause_points::wait_stopped(Point::AllocCharged);
+    releaser.release_later(Point::AllocCharged, Duration::from_millis(200));
+    let all_report = all.finish();
+    worker.wait();
+    releaser.join();
+    // Counted (charged before the close), live at the close. A counting
+    // scope takes every thread's allocations, the harness's too: at least.
+    assert!(all_report.leaked() >= 3000, "{all_report}");
+    assert!(all_report.leaked_blocks() >= 1, "{all_report}");
+    assert_eq!(
+        memassert::tracked_blocks(),
+        before,
+        "a record outlived its scope"
+    );
+    // Freed inside the slot's next scope: not that scope's block.
+    let reuse = fast_scope(false);
+    free(kept.take());
+    let reuse_report = reuse.finish();
+    assert_eq!(
+        (reuse_report.leaked(), reuse_report.leaked_blocks()),
+        (0, 0),
+        "{reuse_report}"
+    );
+    assert_eq!(reuse_report.stats().deallocations, 0, "{reuse_report}");
+}
+
+// A realloc in flight (old record taken, scope pinned) while its fast scope
+// closes: the close waits for the new block, which the scope counts as its
+// own live block, and which then leaves any scope.
+#[test]
+fn a_realloc_racing_a_fast_close_is_counted_and_then_nobodys() {
+    let _serial = serial();
+    let worker = Worker::new();
+    let releaser = Releaser::new();
+    let mailbox = Mailbox::new();
+    let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+        pause_points::arm(Point::ReallocTaken);
+        let b = mailbox.take();
+        mailbox.put(grow(b, 100_000));
+    });
+    let before = memassert::tracked_blocks();
+    let scope = fast_scope(false);
+    mailbox.put(block(64));
+    worker.send(job);
+    pause_points::wait_stopped(Point::ReallocTaken);
+    releaser.release_later(Point::ReallocTaken, Duration::from_millis(200));
+    let report = scope.finish();
+    worker.wait();
+    releaser.join();
+    let grown = mailbox.take();
+    assert_eq!(
+        (report.leaked(), report.leaked_blocks()),
+        (100_000, 1),
+        "{report}"
+    );
+    assert_eq!((report.allocs(), report.peak()), (2, 100_000), "{report}");
+    assert_eq!(report.stats().reallocations, 1);
+    assert_eq!(memassert::tracked_blocks(), before);
+    let reuse = fast_scope(false);
+    free(grown);
+    let reuse_report = reuse.finish();
+    assert_eq!(
+        (reuse_report.leaked(), reuse_report.leaked_blocks()),
+        (0, 0)
+    );
+    assert_eq!(reuse_report.stats().deallocations, 0);
+}
+
+// Scopes inside a fast scope are charged through it (the chain ends in the
+// shards), whichever closes first.
+#[test]
+fn scopes_inside_a_fast_scope_charge_it_in_either_close_order() {
+    let _serial = serial();
+    let before = memassert::tracked_blocks();
+    for counting_child in [false, true] {
+        for child_first in [false, true] {
+            let root = fast_scope(false);
+            let child = if counting_child {
+                Scope::options().counting().start()
+            } else {
+                Scope::start()
+            };
+            let kept = block(500);
+            free(block(70));
+            let (root_report, child_report) = if child_first {
+                let c = child.finish();
+                (root.finish(), c)
+            } else {
+                let r = root.finish();
+                (r, child.finish())
+            };
+            let case = format!("counting child: {counting_child}, child first: {child_first}");
+            for report in [&root_report, &child_report] {
+                assert_eq!(report.allocs(), 2, "{case}\n{report}");
+                assert_eq!(report.peak(), 570, "{case}\n{report}");
+                assert_eq!(
+                    (report.leaked(), report.leaked_blocks()),
+                    (500, 1),
+                    "{case}\n{report}"
+                );
+            }
+            assert_eq!(memassert::tracked_blocks(), before, "{case}");
+            free(kept);
+        }
+    }
+    assert_eq!(memassert::__private::open_scopes(), 0);
+}
+
+// Many threads allocating, freeing each other's blocks and growing them
+// while fast all-threads scopes open and close around them: every report
+// adds up (live blocks against allocations and frees, within what the
+// workers can hold; a shard share not zeroed for the next scope, or a wrap,
+// breaks that), and no record is left behind.
+#[test]
+fn fast_scopes_stay_exact_under_cross_thread_churn() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let _serial = serial();
+    let before = memassert::tracked_blocks();
+    let stop: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
+    let passing: &'static Mutex<Vec<Block>> =
+        Box::leak(Box::new(Mutex::new(Vec::with_capacity(64))));
+    let workers: Vec<_> = (0..3)
+        .map(|t| {
+            thread::spawn(move || {
+                let mut mine = Vec::with_capacity(64);
+                let mut i = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let b = block(if t == 2 { 16 } else { 48 });
+                    // Thread 2 grows its blocks to 48 (a realloc).
+                    let b = if t == 2 { grow(b, 48) } else { b };
+                    if i.is_multiple_of(3) {
+                        let mut p = passing.lock().unwrap();
+                        if p.len() < 64 {
+                            p.push(b);
+                        } else {
+                            free(b);
+                        }
+                        // Someone else's block, freed here.
+                        if let Some(other) = p.pop() {
+                            free(other);
+                        }
+                    } else if mine.len() < 64 {
+                        mine.push(b);
+                    } else {
+                        free(b);
+                        free(mine.pop().unwrap());
+                    }
+                }
+                for b in mine {
+                    free(b);
+                }
+            })
+        })
+        .collect();
+    let mut checked = 0;
+    for _ in 0..300 {
+        let scope = fast_scope(true);
+        thread::yield_now();
+        let report = scope.finish();
+        let stats = report.stats();
+        let (allocated, freed) = (stats.allocations, stats.deallocations);
+        // Live blocks are the scope's allocations less its frees, plus the
+        // blocks from before it that it resized (those become its own):
+        // between the two. Counted on every thread, the harness's too.
+        let live = report.leaked_blocks();
+        assert!(live + freed >= allocated, "{report}");
+        assert!(live + freed <= allocated + stats.reallocations, "{report}");
+        // The workers hold at most 3 x 64 + 64 + 3 blocks at once.
+        assert!(live <= 300, "{report}");
+        assert!(report.leaked() <= 300 * 48 + 4096, "{report}");
+        assert!(report.peak() >= report.leaked(), "{report}");
+        checked += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    for b in passing.lock().unwrap().drain(..) {
+        free(b);
+    }
+    assert_eq!(checked, 300);
+    assert_eq!(
+        memassert::tracked_blocks(),
+        before,
+        "records outlived their scopes"
+    );
+    assert_eq!(memassert::__private::open_scopes(), 0);
 }
 
 // Finding 5: fork while another thread holds a live-table shard lock: the

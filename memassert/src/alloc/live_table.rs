@@ -13,9 +13,9 @@
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Mutex, MutexGuard};
 
 use crate::base::addr_hash::AddrHasher;
+use crate::base::spin_lock::{SpinGuard, SpinLock};
 use crate::capture::stack_table::StackId;
 
 const SHARDS: usize = 64;
@@ -61,29 +61,90 @@ impl Entry {
 
 type Map = HashMap<usize, Entry, BuildHasherDefault<AddrHasher>>;
 
+/// Root counting scopes whose figures are kept in the shards (see
+/// [`FastCounts`]); more at once fall back to the scope's own lock.
+pub(crate) const FAST_SCOPES: usize = 16;
+
+/// One root counting scope's figures for the blocks of one shard, changed
+/// only under that shard's lock. Charging a scope here instead of under its
+/// own lock saves the hot path a second lock (the shard is locked anyway);
+/// the scope adds up all shards when it reads its figures. Fields wrap: a
+/// block allocated in one shard and resized into another makes one shard's
+/// share "negative", and the wrapping sum is still exact.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct FastCounts {
+    /// Live blocks of the scope (or of its children) recorded in the shard.
+    pub(crate) blocks: usize,
+    pub(crate) allocs: usize,
+    pub(crate) total: usize,
+    pub(crate) reallocs: usize,
+    pub(crate) frees: usize,
+    pub(crate) stats_bytes_allocated: usize,
+    pub(crate) stats_bytes_deallocated: usize,
+    /// A signed figure, kept as its two's complement.
+    pub(crate) bytes_reallocated: usize,
+}
+
+impl FastCounts {
+    fn add(&mut self, other: &FastCounts) {
+        self.blocks = self.blocks.wrapping_add(other.blocks);
+        self.allocs = self.allocs.wrapping_add(other.allocs);
+        self.total = self.total.wrapping_add(other.total);
+        self.reallocs = self.reallocs.wrapping_add(other.reallocs);
+        self.frees = self.frees.wrapping_add(other.frees);
+        self.stats_bytes_allocated = self
+            .stats_bytes_allocated
+            .wrapping_add(other.stats_bytes_allocated);
+        self.stats_bytes_deallocated = self
+            .stats_bytes_deallocated
+            .wrapping_add(other.stats_bytes_deallocated);
+        self.bytes_reallocated = self.bytes_reallocated.wrapping_add(other.bytes_reallocated);
+    }
+}
+
+/// What one shard's lock protects.
+struct ShardData {
+    map: Map,
+    fast: [FastCounts; FAST_SCOPES],
+}
+
+const ZERO_COUNTS: FastCounts = FastCounts {
+    blocks: 0,
+    allocs: 0,
+    total: 0,
+    reallocs: 0,
+    frees: 0,
+    stats_bytes_allocated: 0,
+    stats_bytes_deallocated: 0,
+    bytes_reallocated: 0,
+};
+
 // Each shard on its own cache line, so neighbours do not false-share.
 #[repr(align(128))]
-struct Shard(Mutex<Map>);
+struct Shard(SpinLock<ShardData>);
 
-static TABLE: [Shard; SHARDS] =
-    [const { Shard(Mutex::new(HashMap::with_hasher(BuildHasherDefault::new()))) }; SHARDS];
+static TABLE: [Shard; SHARDS] = [const {
+    Shard(SpinLock::new(ShardData {
+        map: HashMap::with_hasher(BuildHasherDefault::new()),
+        fast: [ZERO_COUNTS; FAST_SCOPES],
+    }))
+}; SHARDS];
 
 /// Live traced bytes and their high-water mark (`traced_memory`).
 static TRACED_CURRENT: AtomicUsize = AtomicUsize::new(0);
 static TRACED_PEAK: AtomicUsize = AtomicUsize::new(0);
 
 #[inline]
-fn shard_of(addr: usize) -> &'static Mutex<Map> {
+fn shard_of(addr: usize) -> &'static SpinLock<ShardData> {
     // The top bits of a multiplicative hash: independent of the low bits the
     // map itself uses.
     let h = (addr as u64).wrapping_mul(0x2545_F491_4F6C_DD1D) >> 58;
     &TABLE[h as usize % SHARDS].0
 }
 
-fn lock(m: &Mutex<Map>) -> MutexGuard<'_, Map> {
-    // The tracker never panics while holding a shard, so poisoning can only
-    // come from a panic elsewhere in the guard's scope; the map is consistent.
-    m.lock().unwrap_or_else(|e| e.into_inner())
+#[inline]
+fn lock(m: &SpinLock<ShardData>) -> SpinGuard<'_, ShardData> {
+    m.lock()
 }
 
 fn count_in(size: usize) {
@@ -99,7 +160,7 @@ fn count_out(size: usize) {
 /// charges of an allocation or free are made together under this lock (see
 /// `scope_registry`'s protocol), so a scope closing meanwhile (which retags
 /// shard by shard) sees either both or neither.
-pub(crate) struct Locked(MutexGuard<'static, Map>);
+pub(crate) struct Locked(SpinGuard<'static, ShardData>);
 
 /// Locks the shard that holds `addr`.
 #[inline]
@@ -122,9 +183,9 @@ impl Locked {
             if entry.traced() {
                 count_in(entry.size);
             }
-            self.0.insert(addr, entry)
+            self.0.map.insert(addr, entry)
         } else {
-            self.0.remove(&addr)
+            self.0.map.remove(&addr)
         };
         if let Some(old) = stale {
             if old.traced() {
@@ -136,17 +197,23 @@ impl Locked {
 
     /// Forgets a block, returning its record.
     pub(crate) fn remove(&mut self, addr: usize) -> Option<Entry> {
-        let entry = self.0.remove(&addr)?;
+        let entry = self.0.map.remove(&addr)?;
         if entry.traced() {
             count_out(entry.size);
         }
         Some(entry)
     }
+
+    /// This shard's share of the figures of fast scope `index`.
+    #[inline]
+    pub(crate) fn fast(&mut self, index: usize) -> &mut FastCounts {
+        &mut self.0.fast[index]
+    }
 }
 
 /// The record of a live block.
 pub(crate) fn get(addr: usize) -> Option<Entry> {
-    lock(shard_of(addr)).get(&addr).copied()
+    lock(shard_of(addr)).map.get(&addr).copied()
 }
 
 /// `(current, peak)` traced bytes.
@@ -160,7 +227,7 @@ pub(crate) fn reset_peak() {
     TRACED_PEAK.store(TRACED_CURRENT.load(Relaxed), Relaxed);
 }
 
-fn lock_all() -> Vec<MutexGuard<'static, Map>> {
+fn lock_all() -> Vec<SpinGuard<'static, ShardData>> {
     // Always in index order; the hot path holds at most one shard at a time.
     TABLE.iter().map(|s| lock(&s.0)).collect()
 }
@@ -168,8 +235,8 @@ fn lock_all() -> Vec<MutexGuard<'static, Map>> {
 /// Forgets every traced block (scopes keep theirs) and zeroes the counters.
 pub(crate) fn clear_traced() {
     let mut all = lock_all();
-    for map in all.iter_mut() {
-        map.retain(|_, e| {
+    for shard in all.iter_mut() {
+        shard.map.retain(|_, e| {
             e.tag &= !TRACED_BIT;
             e.scope() != 0
         });
@@ -181,7 +248,7 @@ pub(crate) fn clear_traced() {
 /// Calls `f(size, stack)` for every traced block, one shard at a time.
 pub(crate) fn for_each_traced(mut f: impl FnMut(usize, StackId)) {
     for shard in &TABLE {
-        for e in lock(&shard.0).values() {
+        for e in lock(&shard.0).map.values() {
             if e.traced() {
                 f(e.size, e.stack);
             }
@@ -192,14 +259,55 @@ pub(crate) fn for_each_traced(mut f: impl FnMut(usize, StackId)) {
 /// Moves every block of scope `from` to scope `to` (0: out of any scope).
 pub(crate) fn retag(from: u32, to: u32) {
     for shard in &TABLE {
-        let mut map = lock(&shard.0);
-        map.retain(|_, e| {
-            if e.scope() == from {
-                e.set_scope(to);
-            }
-            e.traced() || e.scope() != 0
-        });
+        retag_map(&mut lock(&shard.0).map, from, to);
     }
+}
+
+fn retag_map(map: &mut Map, from: u32, to: u32) {
+    map.retain(|_, e| {
+        if e.scope() == from {
+            e.set_scope(to);
+        }
+        e.traced() || e.scope() != 0
+    });
+}
+
+/// Takes fast scope `index`'s blocks out of any scope (it is a root, and
+/// closing): retags the records of tag `tag` in every shard that holds some
+/// of its live blocks, each under its lock.
+pub(crate) fn retag_fast(index: usize, tag: u32) {
+    for shard in &TABLE {
+        let mut data = lock(&shard.0);
+        if data.fast[index].blocks != 0 {
+            retag_map(&mut data.map, tag, 0);
+        }
+    }
+}
+
+/// Adds up fast scope `index`'s figures over every shard and zeroes them,
+/// for the next scope to use the index. Call once nothing can charge the
+/// scope any more.
+pub(crate) fn take_fast(index: usize) -> FastCounts {
+    let mut sum = FastCounts::default();
+    for shard in &TABLE {
+        let mut data = lock(&shard.0);
+        sum.add(&data.fast[index]);
+        data.fast[index] = FastCounts::default();
+    }
+    sum
+}
+
+/// Fast scope `index`'s figures now, with `read` called while every shard
+/// is locked (so what it reads of the scope is consistent with them).
+pub(crate) fn read_fast<R>(index: usize, read: impl FnOnce(&FastCounts) -> R) -> (FastCounts, R) {
+    let all = lock_all();
+    let mut sum = FastCounts::default();
+    for data in &all {
+        sum.add(&data.fast[index]);
+    }
+    let value = read(&sum);
+    drop(all);
+    (sum, value)
 }
 
 /// Number of recorded blocks and the bytes the table itself holds.
@@ -207,10 +315,10 @@ pub(crate) fn footprint() -> (usize, usize) {
     let mut blocks = 0;
     let mut bytes = 0;
     for shard in &TABLE {
-        let map = lock(&shard.0);
-        blocks += map.len();
+        let data = lock(&shard.0);
+        blocks += data.map.len();
         // hashbrown: one slot (key + value) and one control byte per bucket.
-        bytes += map.capacity() * (std::mem::size_of::<(usize, Entry)>() + 1);
+        bytes += data.map.capacity() * (std::mem::size_of::<(usize, Entry)>() + 1);
     }
     (blocks, bytes)
 }

@@ -9,7 +9,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 
-use crate::alloc::live_table::{self, Entry};
+use crate::alloc::live_table::{self, Entry, Locked};
 use crate::alloc::pause_points::{self, Point};
 use crate::alloc::scope_registry::{self, Charge};
 use crate::base::reentrancy::Guard;
@@ -127,7 +127,7 @@ fn record_new(ptr: *mut u8, size: usize, hooks: u32, charge: Charge) {
         if scope == 0 {
             break;
         }
-        if let Some(t) = scope_registry::charge_alloc(scope, stack, size, charge) {
+        if let Some(t) = scope_registry::charge_alloc(&mut shard, scope, stack, size, charge) {
             tag = t;
             break;
         }
@@ -139,7 +139,7 @@ fn record_new(ptr: *mut u8, size: usize, hooks: u32, charge: Charge) {
     if let Some(stale) = shard.insert(ptr as usize, entry, tracing) {
         // A record for an address that was freed without us seeing it
         // (freed from inside the tracker). Account for that free now.
-        forget_scope_part(&stale);
+        forget_scope_part(&mut shard, &stale);
     }
 }
 
@@ -153,7 +153,7 @@ pub(crate) fn on_free(ptr: *mut u8) {
     let mut shard = live_table::lock_addr(ptr as usize);
     if let Some(entry) = shard.remove(ptr as usize) {
         pause_points::point(Point::FreeRemoved);
-        forget_scope_part(&entry);
+        forget_scope_part(&mut shard, &entry);
     }
 }
 
@@ -176,7 +176,7 @@ pub(crate) fn realloc_start(ptr: *mut u8) -> Moving {
     let entry = shard.remove(ptr as usize);
     if let Some(entry) = &entry {
         if entry.scope() != 0 {
-            scope_registry::charge_free(entry.scope(), entry.stack, entry.size, true);
+            scope_registry::charge_free(&mut shard, entry.scope(), entry.stack, entry.size, true);
             scope_registry::pin(entry.scope());
         }
     }
@@ -216,11 +216,11 @@ pub(crate) fn realloc_done(moving: Moving, ptr: *mut u8, size: usize, old_size: 
         old.stack
     };
     let mut shard = live_table::lock_addr(ptr as usize);
-    let store = scope_registry::charge_owned(tag, stack, size, charge);
+    let store = scope_registry::charge_owned(&mut shard, tag, stack, size, charge);
     let tracing = hook(TRACING);
     let entry = Entry::new(size, stack, store, tracing);
     if let Some(stale) = shard.insert(ptr as usize, entry, tracing) {
-        forget_scope_part(&stale);
+        forget_scope_part(&mut shard, &stale);
     }
     drop(shard);
     scope_registry::unpin(tag);
@@ -235,13 +235,13 @@ pub(crate) fn realloc_failed(moving: Moving, ptr: *mut u8) {
     let mut shard = live_table::lock_addr(ptr as usize);
     let tag = entry.scope();
     let store = if tag != 0 {
-        scope_registry::charge_owned(tag, entry.stack, entry.size, Charge::Restore)
+        scope_registry::charge_owned(&mut shard, tag, entry.stack, entry.size, Charge::Restore)
     } else {
         0
     };
     let tracing = hook(TRACING);
     if let Some(stale) = shard.insert(ptr as usize, entry.with_scope(store), tracing) {
-        forget_scope_part(&stale);
+        forget_scope_part(&mut shard, &stale);
     }
     drop(shard);
     if tag != 0 {
@@ -250,9 +250,9 @@ pub(crate) fn realloc_failed(moving: Moving, ptr: *mut u8) {
 }
 
 /// Takes back a removed record's scope charge (its shard still locked).
-fn forget_scope_part(entry: &Entry) {
+fn forget_scope_part(shard: &mut Locked, entry: &Entry) {
     if entry.scope() != 0 {
-        scope_registry::charge_free(entry.scope(), entry.stack, entry.size, false);
+        scope_registry::charge_free(shard, entry.scope(), entry.stack, entry.size, false);
     }
 }
 

@@ -47,15 +47,29 @@
 //! - **Slots** are claimed with an acquire swap and released with a release
 //!   store after the counters are taken, so a reused slot never shows its
 //!   previous scope's figures.
+//! - **Fast scopes.** A root counting scope (no stacks, no parent: what
+//!   `Scope::options().counting()` opens outside any scope) takes no lock of
+//!   its own on the hot path. Its per-block figures live in the live table's
+//!   shards ([`FastCounts`], changed under the shard lock the charge holds
+//!   anyway) and its live bytes and peak in two atomics of its slot, changed
+//!   under that lock too. A charge reads the slot's `closing` flag (acquire)
+//!   and then its generation under the shard lock: a close sets the flag and
+//!   then passes over every shard, so a charge either sees the flag or
+//!   happens in a shard the close has not passed yet. Closing it: (3) its
+//!   blocks' records leave any scope (shards holding none are skipped), (4)
+//!   reallocs in flight finish (they may still charge it: it is pinned),
+//!   (5) its children are re-parented, and only then (6) its figures are
+//!   added up over the shards and zeroed for the next scope of its index.
 
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
-use crate::alloc::live_table;
+use crate::alloc::live_table::{self, FastCounts, Locked, FAST_SCOPES};
 use crate::base::addr_hash::AddrHasher;
+use crate::base::spin_lock::{SpinGuard, SpinLock};
 use crate::capture::stack_table::{self, Class, StackId};
 use crate::symbols::symbolize;
 
@@ -121,6 +135,10 @@ pub(crate) struct State {
     follow: Option<Box<str>>,
     /// Per stack seen on another thread: does it run that code?
     follow_cache: HashMap<StackId, bool, BuildHasherDefault<AddrHasher>>,
+    /// For a fast scope, its index in the shards' [`FastCounts`]: its
+    /// figures are there and in its slot, not in the fields above, until it
+    /// closes.
+    fast: Option<usize>,
 }
 
 impl State {
@@ -198,6 +216,41 @@ impl State {
         self.blocks = self.blocks.saturating_sub(1);
     }
 
+    fn apply(&mut self, op: Op) {
+        match op {
+            Op::Alloc {
+                stack,
+                size,
+                charge,
+            } => self.charge_alloc(stack, size, charge),
+            Op::Free {
+                stack,
+                size,
+                realloc,
+            } => {
+                self.free(stack, size);
+                if !realloc {
+                    self.frees += 1;
+                    self.stats_bytes_deallocated += size;
+                }
+            }
+        }
+    }
+
+    /// A fast scope's figures, added up from the shards and its slot.
+    fn fill_from_fast(&mut self, counts: &FastCounts, current: usize, peak: usize) {
+        self.current = current;
+        self.peak = peak;
+        self.blocks = counts.blocks;
+        self.allocs = counts.allocs;
+        self.total = counts.total;
+        self.reallocs = counts.reallocs;
+        self.frees = counts.frees;
+        self.stats_bytes_allocated = counts.stats_bytes_allocated;
+        self.stats_bytes_deallocated = counts.stats_bytes_deallocated;
+        self.bytes_reallocated = counts.bytes_reallocated as isize;
+    }
+
     /// Live `(bytes, blocks)` per site at the peak.
     pub(crate) fn at_peak(&self) -> impl Iterator<Item = (StackId, usize, usize)> + '_ {
         self.sites.iter().filter_map(|(&stack, s)| {
@@ -242,7 +295,16 @@ struct Slot {
     pins: AtomicUsize,
     /// The generation of the latest opening (only the opener writes it).
     generation: AtomicU64,
-    state: Mutex<Option<State>>,
+    /// A fast scope's index in the shards' [`FastCounts`], plus one (0: not
+    /// a fast scope). Written by the opener before `closing` is cleared.
+    fast: AtomicUsize,
+    /// The scope is closing (or closed, until the slot opens again).
+    closing: AtomicBool,
+    /// A fast scope's live bytes and their high-water mark, changed only
+    /// under the shard lock of the block charged (module docs).
+    current: AtomicUsize,
+    peak: AtomicUsize,
+    state: SpinLock<Option<State>>,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -251,8 +313,15 @@ const EMPTY: Slot = Slot {
     stacks: AtomicBool::new(true),
     pins: AtomicUsize::new(0),
     generation: AtomicU64::new(0),
-    state: Mutex::new(None),
+    fast: AtomicUsize::new(0),
+    closing: AtomicBool::new(true),
+    current: AtomicUsize::new(0),
+    peak: AtomicUsize::new(0),
+    state: SpinLock::new(None),
 };
+
+/// Which [`FastCounts`] indices an open fast scope holds.
+static FAST_TAKEN: [AtomicBool; FAST_SCOPES] = [const { AtomicBool::new(false) }; FAST_SCOPES];
 
 static SLOTS_: [Slot; SLOTS] = [EMPTY; SLOTS];
 /// The innermost open all-threads scope, counted by threads with no scope
@@ -326,8 +395,9 @@ pub(crate) fn follower_of(stack: StackId) -> ScopeRef {
     0
 }
 
-fn lock(slot: &Slot) -> MutexGuard<'_, Option<State>> {
-    slot.state.lock().unwrap_or_else(|e| e.into_inner())
+#[inline]
+fn lock(slot: &Slot) -> SpinGuard<'_, Option<State>> {
+    slot.state.lock()
 }
 
 /// The scope this thread's allocations count in, 0 for none (scopes that
@@ -400,6 +470,19 @@ pub(crate) fn open(all_threads: bool, stacks: bool, follow: Option<&str>) -> Opt
         stacks || (parent != 0 && wants_stacks(parent)),
         Ordering::Relaxed,
     );
+    // A root counting scope charges without a lock of its own, if one of
+    // the shards' fast indices is free (their figures are zero then).
+    let fast = if !stacks && parent == 0 {
+        FAST_TAKEN
+            .iter()
+            .position(|f| !f.swap(true, Ordering::Acquire))
+    } else {
+        None
+    };
+    slot.fast
+        .store(fast.map_or(0, |i| i + 1), Ordering::Relaxed);
+    slot.current.store(0, Ordering::Relaxed);
+    slot.peak.store(0, Ordering::Relaxed);
     if parent != 0 {
         // The parent is open and on this thread: only this thread changes
         // its children count.
@@ -411,8 +494,12 @@ pub(crate) fn open(all_threads: bool, stacks: bool, follow: Option<&str>) -> Opt
         parent,
         keeps_sites: stacks,
         follow: follow.map(Box::from),
+        fast,
         ..State::default()
     });
+    // Release: a charge that reads this (acquire) sees the generation and
+    // fast index written above.
+    slot.closing.store(false, Ordering::Release);
     let _ = CURRENT.try_with(|c| c.set(scope));
     let mut followed = false;
     if follow.is_some() {
@@ -458,20 +545,26 @@ pub(crate) fn close(opened: Opened) -> State {
         ALL_THREADS.store(open.last().copied().unwrap_or(0), Ordering::Release);
     }
     // (2) Closing: nothing new is charged to it through the all-threads path.
-    let (tag, parent, live) = {
+    let (tag, parent, live, fast) = {
         let mut guard = lock(slot);
         match guard.as_mut() {
             Some(state) if state.generation == generation_of(scope) => {
                 state.closing = true;
-                (state.tag, state.parent, state.blocks)
+                (state.tag, state.parent, state.blocks, state.fast)
             }
             // Cannot happen: only this scope's owner frees its slot.
             _ => return State::default(),
         }
     };
+    // Release: every shard the close passes over below is locked after
+    // this store, so a charge under a shard lock either sees it or is seen.
+    slot.closing.store(true, Ordering::Release);
     // (3) Still-live blocks move to the parent: a scan of the live table,
-    // only needed when there are some.
-    if live > 0 {
+    // only needed when there are some. A fast scope (a root) knows per
+    // shard whether it has any there.
+    if let Some(index) = fast {
+        live_table::retag_fast(index, tag);
+    } else if live > 0 {
         live_table::retag(tag, tag_of(parent));
     }
     // (4) Reallocs in flight finish storing their block (with the parent's
@@ -493,8 +586,19 @@ pub(crate) fn close(opened: Opened) -> State {
             c.set(parent);
         }
     });
-    // (6) The counters, and the slot back to the pool.
-    let state = lock(slot).take().unwrap_or_default();
+    // (6) The counters, and the slot back to the pool. A fast scope's are
+    // in the shards: nothing can charge them any more (no record names the
+    // scope, no realloc has it pinned, no child names it as parent).
+    let mut state = lock(slot).take().unwrap_or_default();
+    if let Some(index) = fast {
+        let counts = live_table::take_fast(index);
+        state.fill_from_fast(
+            &counts,
+            slot.current.load(Ordering::Relaxed),
+            slot.peak.load(Ordering::Relaxed),
+        );
+        FAST_TAKEN[index].store(false, Ordering::Release);
+    }
     slot.in_use.store(false, Ordering::Release);
     state
 }
@@ -527,7 +631,23 @@ fn with_open<R>(scope: ScopeRef, f: impl FnOnce(&mut State) -> R) -> Option<R> {
 
 /// Reads an open scope's counters.
 pub(crate) fn with_state<R>(scope: ScopeRef, f: impl FnOnce(&State) -> R) -> Option<R> {
-    with_open(scope, |s| f(s))
+    let slot = &SLOTS_[index_of(scope)];
+    let fast = with_open(scope, |s| s.fast)?;
+    let Some(index) = fast else {
+        return with_open(scope, |s| f(s));
+    };
+    // A fast scope's figures are in the shards: read them with every shard
+    // locked (so no charge is half made), and the scope's lock taken after
+    // them, in the hot path's lock order.
+    let (_, value) = live_table::read_fast(index, |counts| {
+        with_open(scope, |s| {
+            let current = slot.current.load(Ordering::Relaxed);
+            let peak = slot.peak.load(Ordering::Relaxed);
+            s.fill_from_fast(counts, current, peak);
+            f(s)
+        })
+    });
+    value
 }
 
 /// What is being charged.
@@ -541,15 +661,93 @@ pub(crate) enum Charge {
     Restore,
 }
 
-/// Applies `f` to the scope of `guard` and then to every enclosing scope,
+/// One charge, as applied to each scope of a chain.
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Alloc {
+        stack: StackId,
+        size: usize,
+        charge: Charge,
+    },
+    /// `realloc`: the block is moved or resized, not given back.
+    Free {
+        stack: StackId,
+        size: usize,
+        realloc: bool,
+    },
+}
+
+/// Applies a charge to fast scope `index` (slot `slot`), in `shard`'s share
+/// of its figures. Call with `shard` being the charged block's shard.
+#[inline]
+fn apply_fast(slot: &Slot, index: usize, shard: &mut Locked, op: Op) {
+    let counts = shard.fast(index);
+    match op {
+        Op::Alloc { size, charge, .. } => {
+            counts.blocks = counts.blocks.wrapping_add(1);
+            if !matches!(charge, Charge::Restore) {
+                counts.allocs = counts.allocs.wrapping_add(1);
+                counts.total = counts.total.wrapping_add(size);
+            }
+            match charge {
+                Charge::Alloc => {
+                    counts.stats_bytes_allocated = counts.stats_bytes_allocated.wrapping_add(size)
+                }
+                Charge::Realloc { old } => {
+                    counts.reallocs = counts.reallocs.wrapping_add(1);
+                    if size > old {
+                        counts.stats_bytes_allocated =
+                            counts.stats_bytes_allocated.wrapping_add(size - old);
+                    } else {
+                        counts.stats_bytes_deallocated =
+                            counts.stats_bytes_deallocated.wrapping_add(old - size);
+                    }
+                    counts.bytes_reallocated = counts
+                        .bytes_reallocated
+                        .wrapping_add(size)
+                        .wrapping_sub(old);
+                }
+                Charge::Restore => {}
+            }
+            // The one shared write: live bytes need a single order for the
+            // peak to be exact. The peak moves only when it is beaten.
+            let now = slot
+                .current
+                .fetch_add(size, Ordering::Relaxed)
+                .wrapping_add(size);
+            if now > slot.peak.load(Ordering::Relaxed) {
+                slot.peak.fetch_max(now, Ordering::Relaxed);
+            }
+        }
+        Op::Free { size, realloc, .. } => {
+            counts.blocks = counts.blocks.wrapping_sub(1);
+            if !realloc {
+                counts.frees = counts.frees.wrapping_add(1);
+                counts.stats_bytes_deallocated = counts.stats_bytes_deallocated.wrapping_add(size);
+            }
+            slot.current.fetch_sub(size, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Applies `op` to the scope of `guard` and then to every enclosing scope,
 /// hand over hand: each child's lock is held while its parent's is taken,
 /// so a parent named by a locked child is always still there (a closing
-/// parent re-parents its children under their locks before it goes).
-fn for_chain(mut guard: MutexGuard<'static, Option<State>>, mut f: impl FnMut(&mut State)) {
+/// parent re-parents its children under their locks before it goes). A
+/// fast scope in the chain (always its root) is charged in `shard`.
+fn for_chain(shard: &mut Locked, mut guard: SpinGuard<'static, Option<State>>, op: Op) {
     // Bounded: a chain can never be longer than the number of slots.
     for _ in 0..SLOTS {
         let Some(state) = guard.as_mut() else { return };
-        f(state);
+        match state.fast {
+            Some(index) => apply_fast(
+                &SLOTS_[(state.tag as usize) & (SLOTS - 1)],
+                index,
+                shard,
+                op,
+            ),
+            None => state.apply(op),
+        }
         let parent = state.parent;
         if parent == 0 {
             return;
@@ -572,17 +770,36 @@ fn for_chain(mut guard: MutexGuard<'static, Option<State>>, mut f: impl FnMut(&m
 /// has closed (or is closing) meanwhile: the caller retries with
 /// [`current`].
 pub(crate) fn charge_alloc(
+    shard: &mut Locked,
     scope: ScopeRef,
     stack: StackId,
     size: usize,
     charge: Charge,
 ) -> Option<u32> {
-    let guard = lock(&SLOTS_[index_of(scope)]);
+    let slot = &SLOTS_[index_of(scope)];
+    let op = Op::Alloc {
+        stack,
+        size,
+        charge,
+    };
+    // A fast scope, without its lock: `closing` first (acquire), so that a
+    // `false` written by a later opening makes the generation read below
+    // that opening's, and the stale `scope` is refused (module docs).
+    if !slot.closing.load(Ordering::Acquire)
+        && slot.generation.load(Ordering::Relaxed) == generation_of(scope)
+    {
+        let fast = slot.fast.load(Ordering::Relaxed);
+        if fast != 0 {
+            apply_fast(slot, fast - 1, shard, op);
+            return Some(tag_of(scope));
+        }
+    }
+    let guard = lock(slot);
     let tag = match guard.as_ref() {
         Some(s) if s.generation == generation_of(scope) && !s.closing => s.tag,
         _ => return None,
     };
-    for_chain(guard, |s| s.charge_alloc(stack, size, charge));
+    for_chain(shard, guard, op);
     Some(tag)
 }
 
@@ -591,35 +808,71 @@ pub(crate) fn charge_alloc(
 /// scope and its chain. Call with the block's shard locked, while the scope
 /// is pinned. Returns the tag to store: the scope's, or its parent's if it
 /// is closing (its retag may have passed this shard already).
-pub(crate) fn charge_owned(tag: u32, stack: StackId, size: usize, charge: Charge) -> u32 {
-    let guard = lock(&SLOTS_[(tag as usize) & (SLOTS - 1)]);
+pub(crate) fn charge_owned(
+    shard: &mut Locked,
+    tag: u32,
+    stack: StackId,
+    size: usize,
+    charge: Charge,
+) -> u32 {
+    let slot = &SLOTS_[(tag as usize) & (SLOTS - 1)];
+    let op = Op::Alloc {
+        stack,
+        size,
+        charge,
+    };
+    // Pinned, so the slot is still this scope's: a fast scope is charged
+    // even while closing (it adds its figures up only once unpinned), and
+    // its block then leaves any scope (it is a root).
+    let fast = slot.fast.load(Ordering::Relaxed);
+    if fast != 0 {
+        apply_fast(slot, fast - 1, shard, op);
+        return if slot.closing.load(Ordering::Acquire) {
+            0
+        } else {
+            tag
+        };
+    }
+    let guard = lock(slot);
     let store = match guard.as_ref() {
         Some(s) if s.tag == tag && !s.closing => tag,
         Some(s) if s.tag == tag => tag_of(s.parent),
         // Cannot happen while pinned.
         _ => return 0,
     };
-    for_chain(guard, |s| s.charge_alloc(stack, size, charge));
+    for_chain(shard, guard, op);
     store
 }
 
 /// Takes back the charge of a block of the scope of live-table tag `tag`
 /// that is being freed (`realloc`: moved or resized, not given back). Call
 /// with the block's shard locked, its record just removed.
-pub(crate) fn charge_free(tag: u32, stack: StackId, size: usize, realloc: bool) {
-    let guard = lock(&SLOTS_[(tag as usize) & (SLOTS - 1)]);
+pub(crate) fn charge_free(
+    shard: &mut Locked,
+    tag: u32,
+    stack: StackId,
+    size: usize,
+    realloc: bool,
+) {
+    let slot = &SLOTS_[(tag as usize) & (SLOTS - 1)];
+    let op = Op::Free {
+        stack,
+        size,
+        realloc,
+    };
+    // A record names the scope, so it is open (or closing, its retag not
+    // past this shard yet): the slot is still its own.
+    let fast = slot.fast.load(Ordering::Relaxed);
+    if fast != 0 {
+        return apply_fast(slot, fast - 1, shard, op);
+    }
+    let guard = lock(slot);
     if guard.as_ref().is_none_or(|s| s.tag != tag) {
         // Cannot happen under the protocol: a record's scope is open or
         // closing until its retag has passed the record's shard.
         return;
     }
-    for_chain(guard, |s| {
-        s.free(stack, size);
-        if !realloc {
-            s.frees += 1;
-            s.stats_bytes_deallocated += size;
-        }
-    });
+    for_chain(shard, guard, op);
 }
 
 /// Keeps the scope of live-table tag `tag` from finishing its close while a
