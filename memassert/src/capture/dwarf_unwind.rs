@@ -81,6 +81,8 @@ use std::sync::OnceLock;
 use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
 use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, Unwinder};
 
+use crate::capture::walk_memo::{read_word, Memo, State};
+
 type SectionData = &'static [u8];
 
 /// The loaded objects, as known when the list was built.
@@ -163,10 +165,24 @@ fn loaded_eh_frame(find: FindObject, address: usize) -> Option<usize> {
 }
 
 thread_local! {
-    // framehop's rule caches for this thread. Its destructor frees them at
-    // thread exit; afterwards `try_with` fails and captures fall back.
-    static CACHE: RefCell<Option<Box<Caches>>> = const { RefCell::new(None) };
+    // framehop's rule caches and the last walk, for this thread. Its
+    // destructor frees them at thread exit; afterwards `try_with` fails and
+    // captures fall back.
+    static CACHE: RefCell<Option<Box<PerThread>>> = const { RefCell::new(None) };
 }
+
+/// What a thread keeps between captures.
+struct PerThread {
+    rules: Caches,
+    /// The last successful walk (see `walk_memo`).
+    last: Memo,
+    /// The walk under way; swapped with `last` when it succeeds.
+    next: Memo,
+}
+
+/// Full checks of the last walk per capture: a join whose check fails is
+/// tried again further out at most this often.
+const JOIN_TRIES: usize = 2;
 
 /// Ways of the per-thread rule cache.
 const WAYS: usize = 4;
@@ -247,8 +263,14 @@ pub(crate) fn capture(buf: &mut [usize], depth: usize) -> Option<usize> {
     CACHE
         .try_with(|slot| {
             let mut slot = slot.try_borrow_mut().ok()?;
-            let cache = slot.get_or_insert_with(|| Box::new(Caches::new()));
-            walk(modules, cache, (ip, sp, bp), high, &mut buf[..depth])
+            let per_thread = slot.get_or_insert_with(|| {
+                Box::new(PerThread {
+                    rules: Caches::new(),
+                    last: Memo::new(),
+                    next: Memo::new(),
+                })
+            });
+            walk(modules, per_thread, (ip, sp, bp), high, &mut buf[..depth])
         })
         .ok()
         .flatten()
@@ -258,24 +280,15 @@ pub(crate) fn capture(buf: &mut [usize], depth: usize) -> Option<usize> {
 /// unwinding error or a frame outside every known module.
 fn walk(
     modules: &Modules,
-    cache: &mut Caches,
+    per_thread: &mut PerThread,
     (ip, sp, bp): (usize, usize, usize),
     high: usize,
     buf: &mut [usize],
 ) -> Option<usize> {
+    let PerThread { rules, last, next } = per_thread;
     // Everything the unwinder needs lies between our own stack pointer and
     // the top of the stack.
     let low = sp;
-    let mut read_stack = |address: u64| -> Result<u64, ()> {
-        let address = usize::try_from(address).map_err(|_| ())?;
-        if address < low || address % 8 != 0 || address > high.wrapping_sub(8) {
-            return Err(());
-        }
-        // SAFETY: `address` is 8-byte aligned and `[address, address + 8)`
-        // lies between this thread's current stack pointer and the top of
-        // its stack, which is mapped and readable while the thread runs.
-        Ok(unsafe { ptr::read(address as *const u64) })
-    };
     let mut regs = UnwindRegsX86_64::new(ip as u64, sp as u64, bp as u64);
     let mut frame = FrameAddress::InstructionPointer(ip as u64);
     let depth = buf.len();
@@ -283,7 +296,41 @@ fn walk(
     // The text range of the previous frame: most callers share a module.
     let mut text = 0..0;
     let find = find_object_fn();
+    next.clear();
+    let mut cursor = last.cursor();
+    let mut tries = 0;
     loop {
+        let state = State {
+            address: frame.address(),
+            first: matches!(frame, FrameAddress::InstructionPointer(_)),
+            sp: regs.sp(),
+            bp: regs.bp(),
+        };
+        // The rest of this stack may be the last walk's (`walk_memo`).
+        if tries < JOIN_TRIES {
+            if let Some(j) = last.matching(&mut cursor, state) {
+                tries += 1;
+                let (copied, complete) = (last.frames_from(j).count(), last.complete());
+                // Enough frames there to finish this capture, and all of
+                // them still this stack's.
+                if (complete || sink.stops_within(copied))
+                    && last.unchanged_from(j, |a| read_word(a, low, high))
+                {
+                    for taken in last.frames_from(j) {
+                        if !sink.push((taken.address as usize).wrapping_sub(1)) {
+                            break;
+                        }
+                    }
+                    // Joined at the first frame: this walk is the last one
+                    // again, and its record stays as it is.
+                    if !(j == 0 && next.is_empty()) {
+                        next.append_from(last, j);
+                        std::mem::swap(last, next);
+                    }
+                    return Some(sink.finish());
+                }
+            }
+        }
         let lookup = frame.address_for_lookup() as usize;
         if !text.contains(&lookup) {
             let Some((range, eh)) = modules.text_around(lookup) else {
@@ -306,20 +353,31 @@ fn walk(
             }
             text = range;
         }
+        next.enter(state);
         if !sink.push((frame.address() as usize).wrapping_sub(1)) {
+            next.end(false);
             break;
         }
+        let mut read_stack = |address: u64| -> Result<u64, ()> {
+            let value = read_word(address, low, high);
+            next.read(address, value);
+            value.ok_or(())
+        };
         match modules.unwinder.unwind_frame(
             frame,
             &mut regs,
-            cache.for_frame(frame),
+            rules.for_frame(frame),
             &mut read_stack,
         ) {
             Ok(Some(ret)) => frame = FrameAddress::from_return_address(ret)?,
-            Ok(None) => break,
+            Ok(None) => {
+                next.end(true);
+                break;
+            }
             Err(_) => return None,
         }
     }
+    std::mem::swap(last, next);
     Some(sink.finish())
 }
 
@@ -595,6 +653,53 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+
+    /// The same frames below (`nest`'s, at the same stack addresses), a
+    /// different caller above: the last walk must not be taken over.
+    #[inline(never)]
+    fn via_a(f: &mut dyn FnMut()) {
+        nest(black_box(5), f);
+        black_box(1);
+    }
+
+    #[inline(never)]
+    fn via_b(f: &mut dyn FnMut()) {
+        nest(black_box(5), f);
+        black_box(2);
+    }
+
+    #[test]
+    fn the_last_walk_is_taken_over_only_where_the_stack_agrees() {
+        // Interleaved depths: joins at every offset, and none.
+        for depth in [10, 10, 12, 3, 12, 50, 49, 1, 1, 10, 50, 50] {
+            check(depth);
+        }
+        let mut from = |via: fn(&mut dyn FnMut())| {
+            let mut got = None;
+            via(&mut || got = Some(both()));
+            let (fast, slow) = got.unwrap();
+            let common = fast
+                .iter()
+                .rev()
+                .zip(slow.iter().rev())
+                .take_while(|(a, b)| a == b)
+                .count();
+            assert!(
+                common > 5 + 2,
+                "only {common} frames agree\n{fast:x?}\n{slow:x?}"
+            );
+            fast
+        };
+        // One call site for all four, so only the callers differ.
+        let vias: [fn(&mut dyn FnMut()); 4] = [via_a, via_b, via_a, via_b];
+        let stacks: Vec<Vec<usize>> = vias.into_iter().map(&mut from).collect();
+        assert_ne!(
+            stacks[0], stacks[1],
+            "the callers differ, so must the stacks"
+        );
+        assert_eq!(stacks[0], stacks[2]);
+        assert_eq!(stacks[1], stacks[3]);
     }
 
     #[test]

@@ -17,3 +17,5 @@ pub(crate) mod stack_table;
 pub(crate) mod system_unwind;
 #[cfg(any(memassert_frame_pointers, memassert_cached_dwarf))]
 pub(crate) mod thread_stack;
+#[cfg(memassert_cached_dwarf)]
+pub(crate) mod walk_memo;

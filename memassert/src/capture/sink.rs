@@ -58,6 +58,13 @@ impl<'a> Sink<'a> {
         self.walked < self.depth || (self.keep_tail && self.walked < MAX_WALK)
     }
 
+    /// True when pushing `n` more frames would end the walk (the capture is
+    /// that close to its depth, and keeps no tail).
+    #[inline]
+    pub(crate) fn stops_within(&self, n: usize) -> bool {
+        !self.keep_tail && self.walked + n >= self.depth
+    }
+
     /// The number of addresses in the buffer.
     pub(crate) fn finish(self) -> usize {
         let Sink {

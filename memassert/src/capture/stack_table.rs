@@ -59,14 +59,20 @@ struct Recent {
 
 const RECENT_SLOTS: usize = 128;
 
-/// A thread's capture buffer and its cache of recent stacks.
+/// A thread's capture buffers and its cache of recent stacks.
 struct PerThread {
     /// Direct-mapped cache of this thread's recent stacks, so the common
     /// case (a site allocating again) takes no lock at all.
     recent: [Recent; RECENT_SLOTS],
-    /// Return addresses of the capture under way: reused, so a capture does
-    /// not zero a fresh buffer each time.
-    buf: [usize; MAX_RAW_FRAMES],
+    /// Return addresses of the capture under way, and of the one before it,
+    /// used in turn (`cur` is the next one's): a stack equal to the last
+    /// one (a loop allocating) is known by comparing them, without hashing.
+    bufs: [[usize; MAX_RAW_FRAMES]; 2],
+    cur: usize,
+    /// The last capture's length, id and class (`last_len` 0: none).
+    last_len: usize,
+    last_id: StackId,
+    last_class: Class,
 }
 
 thread_local! {
@@ -75,7 +81,11 @@ thread_local! {
     static PER_THREAD: UnsafeCell<PerThread> = const {
         UnsafeCell::new(PerThread {
             recent: [Recent { key: (0, 0), id: 0, class: Class::Unknown }; RECENT_SLOTS],
-            buf: [0; MAX_RAW_FRAMES],
+            bufs: [[0; MAX_RAW_FRAMES]; 2],
+            cur: 0,
+            last_len: 0,
+            last_id: 0,
+            last_class: Class::Unknown,
         })
     };
 }
@@ -110,16 +120,32 @@ fn with_thread<R>(f: impl FnOnce(&mut PerThread) -> R) -> Option<R> {
 #[inline]
 pub(crate) fn capture_here() -> (StackId, Class) {
     with_thread(|t| {
-        let n = stack_capture::capture(&mut t.buf);
-        let ips = &t.buf[..n];
+        let cur = t.cur & 1;
+        let n = stack_capture::capture(&mut t.bufs[cur]);
+        let (this, other) = t.bufs.split_at_mut(1);
+        let (ips, before) = if cur == 0 {
+            (&this[0][..n], &other[0])
+        } else {
+            (&other[0][..n], &this[0])
+        };
+        if n != 0 && n == t.last_len && ips == &before[..n] {
+            // The same stack as last time: the other buffer still holds it.
+            return (t.last_id, t.last_class);
+        }
         let key = key(ips);
         let slot = (key.0 as usize) % RECENT_SLOTS;
         let hit = t.recent[slot];
-        if hit.key == key {
-            return (hit.id, hit.class);
-        }
-        let (id, class) = intern(ips);
-        t.recent[slot] = Recent { key, id, class };
+        let (id, class) = if hit.key == key {
+            (hit.id, hit.class)
+        } else {
+            let (id, class) = intern(ips);
+            t.recent[slot] = Recent { key, id, class };
+            (id, class)
+        };
+        t.cur = cur ^ 1;
+        t.last_len = n;
+        t.last_id = id;
+        t.last_class = class;
         (id, class)
     })
     .unwrap_or_else(|| {
@@ -134,6 +160,9 @@ pub(crate) fn capture_here() -> (StackId, Class) {
 /// Updates this thread's cached class of a stack.
 pub(crate) fn remember_class(id: StackId, class: Class) {
     with_thread(|t| {
+        if t.last_id == id && t.last_len != 0 {
+            t.last_class = class;
+        }
         for slot in t
             .recent
             .iter_mut()
