@@ -2,6 +2,8 @@
 //! frames one capture keeps, and the marker for frames elided from the
 //! middle of a deeper stack.
 
+use std::mem::MaybeUninit;
+
 /// Most frames captured for one allocation.
 pub(crate) const MAX_RAW_FRAMES: usize = 256;
 
@@ -27,7 +29,10 @@ pub(crate) struct Sink<'a> {
     depth: usize,
     /// Frames walked so far.
     walked: usize,
-    ring: [usize; TAIL],
+    /// The latest frames beyond `depth` (a full-depth capture only). Left
+    /// uninitialised: a capture that keeps no tail never touches it, and
+    /// zeroing it would cost every capture a 512-byte memset.
+    ring: [MaybeUninit<usize>; TAIL],
     keep_tail: bool,
 }
 
@@ -39,7 +44,7 @@ impl<'a> Sink<'a> {
             buf,
             depth,
             walked: 0,
-            ring: [0; TAIL],
+            ring: [const { MaybeUninit::uninit() }; TAIL],
         }
     }
 
@@ -50,7 +55,7 @@ impl<'a> Sink<'a> {
         if at < self.depth {
             self.buf[at] = ip;
         } else if self.keep_tail {
-            self.ring[at % TAIL] = ip;
+            self.ring[at % TAIL] = MaybeUninit::new(ip);
         } else {
             return false;
         }
@@ -65,21 +70,31 @@ impl<'a> Sink<'a> {
         !self.keep_tail && self.walked + n >= self.depth
     }
 
-    /// The number of addresses in the buffer.
-    pub(crate) fn finish(self) -> usize {
+    /// The number of addresses in the buffer. Takes `&mut self` rather
+    /// than `self`, so that the sink is not copied to be consumed.
+    #[inline]
+    pub(crate) fn finish(&mut self) -> usize {
+        let (depth, walked) = (self.depth, self.walked);
+        if walked <= depth {
+            return walked;
+        }
+        if !self.keep_tail {
+            return depth;
+        }
+        self.finish_tail()
+    }
+
+    /// [`finish`](Self::finish) for a full-depth capture that overflowed.
+    #[cold]
+    fn finish_tail(&mut self) -> usize {
         let Sink {
             buf,
             depth,
             walked,
             ring,
-            keep_tail,
+            ..
         } = self;
-        if walked <= depth {
-            return walked;
-        }
-        if !keep_tail {
-            return depth;
-        }
+        let (depth, walked) = (*depth, *walked);
         // Innermost frames, the marker, then the outermost TAIL - 1 (some
         // of which may still sit in `buf`, after a short overflow).
         let tail = TAIL - 1;
@@ -90,7 +105,10 @@ impl<'a> Sink<'a> {
             *slot = if frame < depth {
                 buf[frame]
             } else {
-                ring[frame % TAIL]
+                // SAFETY: frames from `depth` up to `walked` were all pushed
+                // into the ring, and this one is among the last `TAIL - 1`
+                // of them, so its slot has not been overwritten since.
+                unsafe { ring[frame % TAIL].assume_init() }
             };
         }
         buf[head] = ELIDED;
