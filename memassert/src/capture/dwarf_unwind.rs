@@ -46,9 +46,16 @@
 //!   handler on an alternate stack, a coroutine) falls back.
 //! - **Cache.** framehop's `CacheX86_64` is direct-mapped (509 slots), so
 //!   [`Caches`] makes a 4-way set-associative cache of four of them, in a
-//!   per-thread slot created on first use (about 50 KiB a thread, freed at
-//!   thread exit); when the slot is unavailable (thread teardown, or already
-//!   borrowed) the capture falls back.
+//!   per-thread slot created on first use (about 100 KiB a thread with the
+//!   two walk records below, freed at thread exit); when the slot is
+//!   unavailable (thread teardown, or already borrowed) the capture falls
+//!   back.
+//! - **The last walk.** Each frame's entering state and the stack words its
+//!   unwinding read are recorded ([`crate::capture::walk_memo`]); a later
+//!   capture that reaches a frame in the same state, with every word read
+//!   from there outward unchanged, copies the rest instead of unwinding it
+//!   (checked at most [`JOIN_TRIES`] times a capture, and only where the
+//!   record holds enough frames to finish the capture).
 //! - **Fallback.** [`capture`] returns `None` whenever it cannot vouch for
 //!   the result (the cases above, an unwinding error): the caller then
 //!   unwinds with `_Unwind_Backtrace`, exactly as before.

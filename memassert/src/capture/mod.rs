@@ -1,7 +1,8 @@
 //! Capture: raw stacks, as return addresses only (no symbols).
 //!
 //! Owns the stack walkers (system unwinder, cached DWARF rules, frame
-//! pointers), the bounds of each thread's stack, the list of loaded objects,
+//! pointers), each thread's last DWARF walk (for the next capture to take
+//! over), the bounds of each thread's stack, the list of loaded objects,
 //! and the interned stack table (`StackId`). May use `base` only.
 
 #[cfg(memassert_cached_dwarf)]

@@ -65,6 +65,7 @@ impl<'a> Sink<'a> {
 
     /// True when pushing `n` more frames would end the walk (the capture is
     /// that close to its depth, and keeps no tail).
+    #[cfg(memassert_cached_dwarf)]
     #[inline]
     pub(crate) fn stops_within(&self, n: usize) -> bool {
         !self.keep_tail && self.walked + n >= self.depth
