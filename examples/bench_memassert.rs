@@ -65,7 +65,11 @@ fn main() {
             let warmup = warm_up();
             let mut live = None;
             let timed = run_workload(&args.workload, args.scale, &mut || {
-                live = Some((memassert::tracker_memory(), memassert::tracked_blocks()));
+                live = Some((
+                    memassert::tracker_memory(),
+                    memassert::__private::live_table_bytes(),
+                    memassert::tracked_blocks(),
+                ));
             });
             let report = scope.finish();
             let mut extra = vec![
@@ -73,8 +77,9 @@ fn main() {
                 ("peak", report.peak().to_string()),
                 ("warmup_seconds", warmup),
             ];
-            if let Some((tracker_bytes, blocks)) = live {
+            if let Some((tracker_bytes, table_bytes, blocks)) = live {
                 extra.push(("tracker_bytes", tracker_bytes.to_string()));
+                extra.push(("table_bytes", table_bytes.to_string()));
                 extra.push(("live_blocks", blocks.to_string()));
             }
             print_result(&args, &timed, &extra);

@@ -152,4 +152,10 @@ pub mod __private {
     pub fn open_scopes() -> usize {
         crate::alloc::scope_registry::open_count()
     }
+    /// Bytes the live table holds (its part of `tracker_memory()`, without
+    /// interned stacks and symbols): for the benchmark's per-block figure.
+    pub fn live_table_bytes() -> usize {
+        let _untracked = crate::base::reentrancy::Guard::enter();
+        crate::alloc::live_table::footprint().1
+    }
 }
