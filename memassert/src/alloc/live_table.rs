@@ -1,8 +1,11 @@
 //! The live table: every recorded block, keyed by address, in 64 shards.
 //!
 //! Sharding by address keeps threads off each other's locks (two threads
-//! allocating at once almost never touch the same shard), and no process-wide
-//! lock is taken on an allocation. The traced-memory counters are updated
+//! allocating at once almost never touch the same shard: each allocates from
+//! its own arena's regions), and no process-wide lock is taken on an
+//! allocation. Shards and the maps' hashing keep neighbouring blocks
+//! together ([`BlockHasher`]), so that filling and dropping a big collection
+//! walks the table instead of missing the cache on every record. The traced-memory counters are updated
 //! under the shard lock of the block they count, so taking every shard lock
 //! (as [`clear_traced`] does) sees them consistent with the table.
 //!
@@ -14,7 +17,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use crate::base::addr_hash::AddrHasher;
+use crate::base::addr_hash::{region_mix, BlockHasher};
 use crate::base::spin_lock::{SpinGuard, SpinLock};
 use crate::capture::stack_table::StackId;
 
@@ -59,7 +62,7 @@ impl Entry {
     }
 }
 
-type Map = HashMap<usize, Entry, BuildHasherDefault<AddrHasher>>;
+type Map = HashMap<usize, Entry, BuildHasherDefault<BlockHasher>>;
 
 /// Root counting scopes whose figures are kept in the shards (see
 /// [`FastCounts`]); more at once fall back to the scope's own lock.
@@ -136,9 +139,10 @@ static TRACED_PEAK: AtomicUsize = AtomicUsize::new(0);
 
 #[inline]
 fn shard_of(addr: usize) -> &'static SpinLock<ShardData> {
-    // The top bits of a multiplicative hash: independent of the low bits the
-    // map itself uses.
-    let h = (addr as u64).wrapping_mul(0x2545_F491_4F6C_DD1D) >> 58;
+    // By 64 KiB region, so that neighbouring blocks share a shard (and, by
+    // `BlockHasher`, a stretch of its map); the top bits of the region's
+    // mix, independent of the low ones the map starts the region at.
+    let h = region_mix(addr) >> 58;
     &TABLE[h as usize % SHARDS].0
 }
 
