@@ -317,17 +317,13 @@ fn walk(
         if tries < JOIN_TRIES {
             if let Some(j) = last.matching(&mut cursor, state) {
                 tries += 1;
-                let (copied, complete) = (last.frames_from(j).count(), last.complete());
+                let (copied, complete) = (last.ips_from(j).len(), last.complete());
                 // Enough frames there to finish this capture, and all of
                 // them still this stack's.
                 if (complete || sink.stops_within(copied))
                     && last.unchanged_from(j, |a| read_word(a, low, high))
                 {
-                    for taken in last.frames_from(j) {
-                        if !sink.push((taken.address as usize).wrapping_sub(1)) {
-                            break;
-                        }
-                    }
+                    sink.push_all(last.ips_from(j));
                     // Joined at the first frame: this walk is the last one
                     // again, and its record stays as it is.
                     if !(j == 0 && next.is_empty()) {

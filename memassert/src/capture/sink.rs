@@ -63,6 +63,19 @@ impl<'a> Sink<'a> {
         self.walked < self.depth || (self.keep_tail && self.walked < MAX_WALK)
     }
 
+    /// Adds the next frames, in order; false when the walk should stop.
+    #[inline]
+    pub(crate) fn push_all(&mut self, ips: &[usize]) -> bool {
+        let at = self.walked;
+        if at + ips.len() < self.depth {
+            // All of them fit, and the walk may go on.
+            self.buf[at..at + ips.len()].copy_from_slice(ips);
+            self.walked += ips.len();
+            return true;
+        }
+        ips.iter().all(|&ip| self.push(ip))
+    }
+
     /// True when pushing `n` more frames would end the walk (the capture is
     /// that close to its depth, and keeps no tail).
     #[cfg(memassert_cached_dwarf)]
@@ -115,5 +128,43 @@ impl<'a> Sink<'a> {
         buf[head] = ELIDED;
         buf[head + 1..depth].copy_from_slice(&last[..tail]);
         depth
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Sink, MAX_RAW_FRAMES};
+
+    /// `push_all` leaves the buffer, the count and the verdict exactly as
+    /// pushing one by one does, below, at and past the depth, with and
+    /// without a kept tail.
+    #[test]
+    fn push_all_is_push_one_by_one() {
+        for depth in [3, 8, 40, MAX_RAW_FRAMES] {
+            for (head, more) in [(0, 2), (2, 5), (5, 3), (1, 300), (0, 0)] {
+                let frames: Vec<usize> = (1..=head + more).collect();
+                let (mut a, mut b) = ([0; MAX_RAW_FRAMES], [0; MAX_RAW_FRAMES]);
+                let mut one = Sink::new(&mut a, depth);
+                let mut all = Sink::new(&mut b, depth);
+                let mut go_one = true;
+                let mut go_all = true;
+                for &ip in &frames[..head] {
+                    go_one = go_one && one.push(ip);
+                    go_all = go_all && all.push(ip);
+                }
+                for &ip in &frames[head..] {
+                    if go_one {
+                        go_one = one.push(ip);
+                    }
+                }
+                if go_all {
+                    go_all = all.push_all(&frames[head..]);
+                }
+                assert_eq!(go_one, go_all, "depth {depth}, {head} + {more}");
+                let (n, m) = (one.finish(), all.finish());
+                assert_eq!(n, m, "depth {depth}, {head} + {more}");
+                assert_eq!(a[..n], b[..m], "depth {depth}, {head} + {more}");
+            }
+        }
     }
 }
