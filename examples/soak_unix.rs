@@ -1413,7 +1413,7 @@ fn warm_up() -> usize {
         let sites = r.allocation_statistics(memassert::Key::Line);
         let named = sites
             .iter()
-            .any(|s| s.traceback.site().file.ends_with("soak.rs"));
+            .any(|s| s.traceback.site().file.ends_with("soak_unix.rs"));
         if named == counting {
             eprintln!(
                 "MISMATCH (warm-up, {} scope): sites {:?}",
