@@ -1,11 +1,11 @@
 //! The live table: every recorded block, keyed by address, in 64 shards.
 //!
 //! Sharding by address keeps threads off each other's locks (two threads
-//! allocating at once almost never touch the same shard: each allocates from
-//! its own arena's regions), and no process-wide lock is taken on an
-//! allocation. Shards and the maps' hashing keep neighbouring blocks
-//! together ([`BlockHasher`]), so that filling and dropping a big collection
-//! walks the table instead of missing the cache on every record. The traced-memory counters are updated
+//! allocating at once almost never touch the same shard: blocks are spread
+//! over the shards by cache line), and no process-wide lock is taken on an
+//! allocation. The maps' hashing keeps neighbouring blocks together
+//! ([`BlockHasher`]), so that filling and dropping a big collection walks
+//! the table instead of missing the cache on every record. The traced-memory counters are updated
 //! under the shard lock of the block they count, so taking every shard lock
 //! (as [`clear_traced`] does) sees them consistent with the table.
 //!
@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use crate::base::addr_hash::{region_mix, BlockHasher};
+use crate::base::addr_hash::{mix_above, BlockHasher};
 use crate::base::spin_lock::{SpinGuard, SpinLock};
 use crate::capture::stack_table::StackId;
 
@@ -139,10 +139,11 @@ static TRACED_PEAK: AtomicUsize = AtomicUsize::new(0);
 
 #[inline]
 fn shard_of(addr: usize) -> &'static SpinLock<ShardData> {
-    // By 64 KiB region, so that neighbouring blocks share a shard (and, by
-    // `BlockHasher`, a stretch of its map); the top bits of the region's
-    // mix, independent of the low ones the map starts the region at.
-    let h = region_mix(addr) >> 58;
+    // By cache line: blocks of different threads sit in different lines
+    // even when the threads share an arena (glibc may hand two threads the
+    // same one: then their blocks are neighbours, and sharding by region
+    // made them fight over one lock).
+    let h = mix_above(addr, 6) >> 58;
     &TABLE[h as usize % SHARDS].0
 }
 

@@ -300,10 +300,6 @@ struct Slot {
     fast: AtomicUsize,
     /// The scope is closing (or closed, until the slot opens again).
     closing: AtomicBool,
-    /// A fast scope's live bytes and their high-water mark, changed only
-    /// under the shard lock of the block charged (module docs).
-    current: AtomicUsize,
-    peak: AtomicUsize,
     state: SpinLock<Option<State>>,
 }
 
@@ -315,13 +311,29 @@ const EMPTY: Slot = Slot {
     generation: AtomicU64::new(0),
     fast: AtomicUsize::new(0),
     closing: AtomicBool::new(true),
-    current: AtomicUsize::new(0),
-    peak: AtomicUsize::new(0),
     state: SpinLock::new(None),
 };
 
 /// Which [`FastCounts`] indices an open fast scope holds.
 static FAST_TAKEN: [AtomicBool; FAST_SCOPES] = [const { AtomicBool::new(false) }; FAST_SCOPES];
+
+/// A fast scope's live bytes and their high-water mark, changed only under
+/// the shard lock of the block charged (module docs). On a cache line of
+/// their own: every charge on every thread writes them, and the fields
+/// every charge reads (a slot's flags) must not share their line.
+#[repr(align(128))]
+struct LiveBytes {
+    current: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+/// [`LiveBytes`] per fast index.
+static FAST_LIVE: [LiveBytes; FAST_SCOPES] = [const {
+    LiveBytes {
+        current: AtomicUsize::new(0),
+        peak: AtomicUsize::new(0),
+    }
+}; FAST_SCOPES];
 
 static SLOTS_: [Slot; SLOTS] = [EMPTY; SLOTS];
 /// The innermost open all-threads scope, counted by threads with no scope
@@ -481,8 +493,10 @@ pub(crate) fn open(all_threads: bool, stacks: bool, follow: Option<&str>) -> Opt
     };
     slot.fast
         .store(fast.map_or(0, |i| i + 1), Ordering::Relaxed);
-    slot.current.store(0, Ordering::Relaxed);
-    slot.peak.store(0, Ordering::Relaxed);
+    if let Some(index) = fast {
+        FAST_LIVE[index].current.store(0, Ordering::Relaxed);
+        FAST_LIVE[index].peak.store(0, Ordering::Relaxed);
+    }
     if parent != 0 {
         // The parent is open and on this thread: only this thread changes
         // its children count.
@@ -594,8 +608,8 @@ pub(crate) fn close(opened: Opened) -> State {
         let counts = live_table::take_fast(index);
         state.fill_from_fast(
             &counts,
-            slot.current.load(Ordering::Relaxed),
-            slot.peak.load(Ordering::Relaxed),
+            FAST_LIVE[index].current.load(Ordering::Relaxed),
+            FAST_LIVE[index].peak.load(Ordering::Relaxed),
         );
         FAST_TAKEN[index].store(false, Ordering::Release);
     }
@@ -631,7 +645,6 @@ fn with_open<R>(scope: ScopeRef, f: impl FnOnce(&mut State) -> R) -> Option<R> {
 
 /// Reads an open scope's counters.
 pub(crate) fn with_state<R>(scope: ScopeRef, f: impl FnOnce(&State) -> R) -> Option<R> {
-    let slot = &SLOTS_[index_of(scope)];
     let fast = with_open(scope, |s| s.fast)?;
     let Some(index) = fast else {
         return with_open(scope, |s| f(s));
@@ -641,8 +654,8 @@ pub(crate) fn with_state<R>(scope: ScopeRef, f: impl FnOnce(&State) -> R) -> Opt
     // them, in the hot path's lock order.
     let (_, value) = live_table::read_fast(index, |counts| {
         with_open(scope, |s| {
-            let current = slot.current.load(Ordering::Relaxed);
-            let peak = slot.peak.load(Ordering::Relaxed);
+            let current = FAST_LIVE[index].current.load(Ordering::Relaxed);
+            let peak = FAST_LIVE[index].peak.load(Ordering::Relaxed);
             s.fill_from_fast(counts, current, peak);
             f(s)
         })
@@ -677,10 +690,10 @@ enum Op {
     },
 }
 
-/// Applies a charge to fast scope `index` (slot `slot`), in `shard`'s share
-/// of its figures. Call with `shard` being the charged block's shard.
+/// Applies a charge to fast scope `index`, in `shard`'s share of its
+/// figures. Call with `shard` being the charged block's shard.
 #[inline]
-fn apply_fast(slot: &Slot, index: usize, shard: &mut Locked, op: Op) {
+fn apply_fast(index: usize, shard: &mut Locked, op: Op) {
     let counts = shard.fast(index);
     match op {
         Op::Alloc { size, charge, .. } => {
@@ -711,12 +724,13 @@ fn apply_fast(slot: &Slot, index: usize, shard: &mut Locked, op: Op) {
             }
             // The one shared write: live bytes need a single order for the
             // peak to be exact. The peak moves only when it is beaten.
-            let now = slot
+            let live = &FAST_LIVE[index];
+            let now = live
                 .current
                 .fetch_add(size, Ordering::Relaxed)
                 .wrapping_add(size);
-            if now > slot.peak.load(Ordering::Relaxed) {
-                slot.peak.fetch_max(now, Ordering::Relaxed);
+            if now > live.peak.load(Ordering::Relaxed) {
+                live.peak.fetch_max(now, Ordering::Relaxed);
             }
         }
         Op::Free { size, realloc, .. } => {
@@ -725,7 +739,7 @@ fn apply_fast(slot: &Slot, index: usize, shard: &mut Locked, op: Op) {
                 counts.frees = counts.frees.wrapping_add(1);
                 counts.stats_bytes_deallocated = counts.stats_bytes_deallocated.wrapping_add(size);
             }
-            slot.current.fetch_sub(size, Ordering::Relaxed);
+            FAST_LIVE[index].current.fetch_sub(size, Ordering::Relaxed);
         }
     }
 }
@@ -740,12 +754,7 @@ fn for_chain(shard: &mut Locked, mut guard: SpinGuard<'static, Option<State>>, o
     for _ in 0..SLOTS {
         let Some(state) = guard.as_mut() else { return };
         match state.fast {
-            Some(index) => apply_fast(
-                &SLOTS_[(state.tag as usize) & (SLOTS - 1)],
-                index,
-                shard,
-                op,
-            ),
+            Some(index) => apply_fast(index, shard, op),
             None => state.apply(op),
         }
         let parent = state.parent;
@@ -790,7 +799,7 @@ pub(crate) fn charge_alloc(
     {
         let fast = slot.fast.load(Ordering::Relaxed);
         if fast != 0 {
-            apply_fast(slot, fast - 1, shard, op);
+            apply_fast(fast - 1, shard, op);
             return Some(tag_of(scope));
         }
     }
@@ -826,7 +835,7 @@ pub(crate) fn charge_owned(
     // its block then leaves any scope (it is a root).
     let fast = slot.fast.load(Ordering::Relaxed);
     if fast != 0 {
-        apply_fast(slot, fast - 1, shard, op);
+        apply_fast(fast - 1, shard, op);
         return if slot.closing.load(Ordering::Acquire) {
             0
         } else {
@@ -864,7 +873,7 @@ pub(crate) fn charge_free(
     // past this shard yet): the slot is still its own.
     let fast = slot.fast.load(Ordering::Relaxed);
     if fast != 0 {
-        return apply_fast(slot, fast - 1, shard, op);
+        return apply_fast(fast - 1, shard, op);
     }
     let guard = lock(slot);
     if guard.as_ref().is_none_or(|s| s.tag != tag) {

@@ -41,22 +41,23 @@ impl Hasher for AddrHasher {
     }
 }
 
-/// The 64 KiB region of an address, mixed: which shard of the live table
-/// holds a block, and where the region's blocks start in that shard's map.
+/// `bits` of an address and up, mixed: one 64-bit multiply (its top bits
+/// are well mixed), folded down so that the low bits are too.
 #[inline]
-pub(crate) fn region_mix(addr: usize) -> u64 {
-    // One 64-bit multiply (its top bits are well mixed), folded down so
-    // the low bits are too.
-    let m = ((addr >> 16) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+pub(crate) fn mix_above(addr: usize, bits: u32) -> u64 {
+    let m = ((addr >> bits) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     m ^ (m >> 29)
 }
 
 /// Hashes a block address for the live table, keeping neighbours together:
-/// blocks of one 64 KiB region land in consecutive buckets from a point
-/// chosen by the region's mix, so a program walking through its heap (a
-/// `Vec` of strings filled, then dropped) walks through the table too,
-/// instead of missing the cache on every record. The top 7 bits (hashbrown's
-/// tag) take the address's own low bits, so neighbours' tags differ.
+/// the blocks of one 64 KiB region land on consecutive buckets, a page per
+/// bucket, from a point chosen by the region's mix. A program walking
+/// through its heap (a `Vec` of strings filled, then dropped) walks through
+/// the table too, instead of missing the cache on every record. (The table
+/// picks a block's shard by its cache line, so a shard holds about one of
+/// a page's blocks, and pages are the right grain.) The top 7 bits
+/// (hashbrown's tag) take the address's own low bits, so neighbours' tags
+/// differ.
 #[derive(Default)]
 pub(crate) struct BlockHasher(u64);
 
@@ -74,8 +75,9 @@ impl Hasher for BlockHasher {
     }
     #[inline]
     fn write_usize(&mut self, addr: usize) {
-        let slot = (addr >> 4) as u64;
-        self.0 = region_mix(addr).wrapping_add(slot) ^ (slot << 57);
+        let page = (addr >> 12) as u64;
+        let tag = ((addr >> 4) as u64) << 57;
+        self.0 = mix_above(addr, 16).wrapping_add(page) ^ tag;
     }
     #[inline]
     fn write_u64(&mut self, n: u64) {
