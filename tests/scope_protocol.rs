@@ -462,6 +462,26 @@ fn closing_all_threads_scopes_restores_only_all_threads_scopes() {
 // live table's shards, under the shard lock, and adds them up when it
 // closes. The same windows as above, for that path.
 
+/// Sends `job` (which arms `point`) to `worker`, runs `close` while the
+/// worker is stopped there, and has `releaser` let it go 200 ms later.
+/// Returns `close`'s value once the worker has finished. The worker and the
+/// releaser are made by the caller before any scope opens.
+fn close_while_stopped<R>(
+    worker: &Worker,
+    releaser: Releaser,
+    point: Point,
+    job: Job,
+    close: impl FnOnce() -> R,
+) -> R {
+    worker.send(job);
+    pause_points::wait_stopped(point);
+    releaser.release_later(point, Duration::from_millis(200));
+    let value = close();
+    worker.wait();
+    releaser.join();
+    value
+}
+
 /// A root counting scope, as `Scope::options().counting()` opens outside
 /// any other scope: the fast path.
 fn fast_scope(all_threads: bool) -> Scope {
@@ -489,12 +509,9 @@ fn a_free_racing_a_fast_close_is_charged_before_the_figures_are_taken() {
     let before = memassert::tracked_blocks();
     let scope = fast_scope(false);
     mailbox.put(block(4096));
-    worker.send(job);
-    pause_points::wait_stopped(Point::FreeRemoved);
-    releaser.release_later(Point::FreeRemoved, Duration::from_millis(200));
-    let report = scope.finish();
-    worker.wait();
-    releaser.join();
+    let report = close_while_stopped(&worker, releaser, Point::FreeRemoved, job, || {
+        scope.finish()
+    });
     assert_eq!(
         (report.leaked(), report.leaked_blocks()),
         (0, 0),
@@ -534,12 +551,8 @@ fn an_alloc_racing_a_fast_all_threads_close_is_never_orphaned() {
     });
     let before = memassert::tracked_blocks();
     let all = fast_scope(true);
-    worker.send(job);
-    pause_points::wait_stopped(Point::AllocCharged);
-    releaser.release_later(Point::AllocCharged, Duration::from_millis(200));
-    let all_report = all.finish();
-    worker.wait();
-    releaser.join();
+    let all_report =
+        close_while_stopped(&worker, releaser, Point::AllocCharged, job, || all.finish());
     // Counted (charged before the close), live at the close. A counting
     // scope takes every thread's allocations, the harness's too: at least.
     assert!(all_report.leaked() >= 3000, "{all_report}");
@@ -578,12 +591,9 @@ fn a_realloc_racing_a_fast_close_is_counted_and_then_nobodys() {
     let before = memassert::tracked_blocks();
     let scope = fast_scope(false);
     mailbox.put(block(64));
-    worker.send(job);
-    pause_points::wait_stopped(Point::ReallocTaken);
-    releaser.release_later(Point::ReallocTaken, Duration::from_millis(200));
-    let report = scope.finish();
-    worker.wait();
-    releaser.join();
+    let report = close_while_stopped(&worker, releaser, Point::ReallocTaken, job, || {
+        scope.finish()
+    });
     let grown = mailbox.take();
     assert_eq!(
         (report.leaked(), report.leaked_blocks()),

@@ -612,17 +612,21 @@ mod tests {
         (fast[..n].to_vec(), slow[..m].to_vec())
     }
 
+    /// How many frames the two captures share, counted from the outermost.
+    fn common_outer(fast: &[usize], slow: &[usize]) -> usize {
+        fast.iter()
+            .rev()
+            .zip(slow.iter().rev())
+            .take_while(|(a, b)| a == b)
+            .count()
+    }
+
     fn check(depth: usize) {
         let mut got = None;
         nest(depth, &mut || got = Some(both()));
         let (fast, slow) = got.unwrap();
         // Align the two from the outermost frame inwards.
-        let common = fast
-            .iter()
-            .rev()
-            .zip(slow.iter().rev())
-            .take_while(|(a, b)| a == b)
-            .count();
+        let common = common_outer(&fast, &slow);
         // Only the frames of the captures themselves differ: framehop's
         // `capture` and the closure's call sites (both in `both`), and
         // the system unwinder's own frames.
@@ -682,12 +686,7 @@ mod tests {
             let mut got = None;
             via(&mut || got = Some(both()));
             let (fast, slow) = got.unwrap();
-            let common = fast
-                .iter()
-                .rev()
-                .zip(slow.iter().rev())
-                .take_while(|(a, b)| a == b)
-                .count();
+            let common = common_outer(&fast, &slow);
             assert!(
                 common > 5 + 2,
                 "only {common} frames agree\n{fast:x?}\n{slow:x?}"
