@@ -51,8 +51,8 @@
 //!   `Scope::options().counting()` opens outside any scope) takes no lock of
 //!   its own on the hot path. Its per-block figures live in the live table's
 //!   shards ([`FastCounts`], changed under the shard lock the charge holds
-//!   anyway) and its live bytes and peak in two atomics of its slot, changed
-//!   under that lock too. A charge reads the slot's `closing` flag (acquire)
+//!   anyway) and its live bytes and peak in two atomics of its fast index
+//!   (`FAST_LIVE`, a cache line of their own), changed under that lock too. A charge reads the slot's `closing` flag (acquire)
 //!   and then its generation under the shard lock: a close sets the flag and
 //!   then passes over every shard, so a charge either sees the flag or
 //!   happens in a shard the close has not passed yet. Closing it: (3) its
@@ -136,7 +136,7 @@ pub(crate) struct State {
     /// Per stack seen on another thread: does it run that code?
     follow_cache: HashMap<StackId, bool, BuildHasherDefault<AddrHasher>>,
     /// For a fast scope, its index in the shards' [`FastCounts`]: its
-    /// figures are there and in its slot, not in the fields above, until it
+    /// figures are there and in `FAST_LIVE`, not in the fields above, until it
     /// closes.
     fast: Option<usize>,
 }
@@ -237,7 +237,7 @@ impl State {
         }
     }
 
-    /// A fast scope's figures, added up from the shards and its slot.
+    /// A fast scope's figures, added up from the shards and `FAST_LIVE`.
     fn fill_from_fast(&mut self, counts: &FastCounts, current: usize, peak: usize) {
         self.current = current;
         self.peak = peak;
