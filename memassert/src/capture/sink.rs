@@ -64,6 +64,7 @@ impl<'a> Sink<'a> {
     }
 
     /// Adds the next frames, in order; false when the walk should stop.
+    #[cfg(any(memassert_cached_dwarf, test))]
     #[inline]
     pub(crate) fn push_all(&mut self, ips: &[usize]) -> bool {
         let at = self.walked;
