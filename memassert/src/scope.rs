@@ -283,6 +283,7 @@ impl Scope {
         );
         report.live = (state.current, state.blocks);
         report.baseline_live = self.baseline_live;
+        report.sizes = state.sizes.0;
         report.stats = StatsCounters {
             allocations: state.allocs - state.reallocs,
             deallocations: state.frees,

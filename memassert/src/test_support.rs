@@ -139,6 +139,7 @@ impl<T, E> Outcome for Result<T, E> {
 /// The body's own panic propagates unchanged.
 #[track_caller]
 pub fn run_test<R: Outcome>(spec: &TestSpec, mut body: impl FnMut() -> R) -> R {
+    let _record = crate::reports::suite_record::Pending::start(spec.test);
     let mut scope = spec.scope();
     let mut result = body();
     for _ in 1..spec.repeat {
@@ -163,6 +164,7 @@ pub async fn run_test_async<R: Outcome, Fut: Future<Output = R>>(
     spec: &TestSpec,
     mut body: impl FnMut() -> Fut,
 ) -> R {
+    let _record = crate::reports::suite_record::Pending::start(spec.test);
     let mut scope = spec.scope();
     let mut result = body().await;
     for _ in 1..spec.repeat {
@@ -192,6 +194,7 @@ impl Scope {
 #[track_caller]
 pub fn check(spec: &TestSpec, report: &Report) {
     let failures = failures(spec, report);
+    crate::reports::suite_record::record(spec.test, report, failures.first().map(|f| &f[..]));
     if !failures.is_empty() {
         let mut message = failures.join("\n");
         if message.contains("<unknown>") {

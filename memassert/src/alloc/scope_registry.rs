@@ -101,6 +101,25 @@ pub(crate) struct Site {
     epoch: u64,
 }
 
+/// Allocation requests by size, in power-of-two buckets: bucket `k` counts
+/// requests of `2^k` to `2^(k+1) - 1` bytes (bucket 0 also zero-size ones).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SizeHistogram(pub(crate) [usize; 64]);
+
+impl Default for SizeHistogram {
+    fn default() -> SizeHistogram {
+        SizeHistogram([0; 64])
+    }
+}
+
+impl SizeHistogram {
+    #[inline]
+    fn add(&mut self, size: usize) {
+        let bucket = (usize::BITS - 1 - (size | 1).leading_zeros()) as usize;
+        self.0[bucket & 63] += 1;
+    }
+}
+
 /// The counters of one open scope.
 #[derive(Debug, Default)]
 pub(crate) struct State {
@@ -109,6 +128,8 @@ pub(crate) struct State {
     pub(crate) peak: usize,
     pub(crate) total: usize,
     pub(crate) allocs: usize,
+    /// Requests by size (not kept by fast scopes, which only count).
+    pub(crate) sizes: SizeHistogram,
     pub(crate) sites: HashMap<StackId, Site, BuildHasherDefault<AddrHasher>>,
     /// stats_alloc's view: reallocations among `allocs`, blocks given back,
     /// and bytes by its rules (a realloc's growth counts as allocated, its
@@ -199,6 +220,7 @@ impl State {
         if count_request {
             self.allocs += 1;
             self.total += size;
+            self.sizes.add(size);
         }
         if self.current > self.peak {
             self.peak = self.current;

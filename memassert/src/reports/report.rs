@@ -59,6 +59,8 @@ pub struct Report {
     test: Option<&'static str>,
     /// stats_alloc's counters for the scope.
     pub(crate) stats: StatsCounters,
+    /// Requests by size, power-of-two buckets (see [`Report::size_histogram`]).
+    pub(crate) sizes: [usize; 64],
 }
 
 /// The scope's figures in stats_alloc's terms.
@@ -93,6 +95,7 @@ impl Report {
             stats: StatsCounters::default(),
             live: (0, 0),
             baseline_live: (0, 0),
+            sizes: [0; 64],
         }
     }
 
@@ -159,6 +162,30 @@ impl Report {
     /// checkpoint, their growth since it).
     pub fn leaked_blocks(&self) -> usize {
         self.live.1.saturating_sub(self.baseline_live.1)
+    }
+
+    /// The scope's allocation requests by size, in power-of-two buckets:
+    /// element `k` counts requests of `2^k` to `2^(k+1) - 1` bytes (element
+    /// 0 also zero-size ones); reallocations count with their new size. The
+    /// buckets add up to [`allocs`](Report::allocs). A scope opened with
+    /// [`ScopeOptions::counting`](crate::ScopeOptions::counting) outside any other
+    /// scope keeps no histogram (all zeros).
+    ///
+    /// ```
+    /// memassert::install!();
+    /// fn main() {
+    ///     let (_, report) = memassert::track(|| {
+    ///         let _a = vec![0u8; 100]; // 64..=127
+    ///         let _b = vec![0u8; 120]; // 64..=127
+    ///         let _c = vec![0u8; 4096]; // 4096..=8191
+    ///     });
+    ///     let sizes = report.size_histogram();
+    ///     assert_eq!((sizes[6], sizes[12]), (2, 1));
+    ///     assert_eq!(sizes.iter().sum::<usize>(), report.allocs());
+    /// }
+    /// ```
+    pub fn size_histogram(&self) -> &[usize; 64] {
+        &self.sizes
     }
 
     /// Frames kept per traceback.
