@@ -1,0 +1,160 @@
+//! `cargo memassert compare BASE NEW [--threshold P] [--fail-on-increase P]`:
+//! the tests whose peak, total or allocation count moved beyond a
+//! threshold, new and removed tests; exit status 1 when one increased
+//! beyond `--fail-on-increase`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::records::{Figures, Record};
+use crate::text;
+
+/// What `compare` found.
+pub struct Comparison {
+    pub text: String,
+    /// Tests that increased beyond `--fail-on-increase`.
+    pub failed: Vec<String>,
+}
+
+const FIGURES: [(&str, fn(&Figures) -> u64, bool); 3] = [
+    ("peak", |f| f.peak, true),
+    ("total", |f| f.total, true),
+    ("allocs", |f| f.allocs, false),
+];
+
+/// Whether `new` moved beyond `pct` percent from `old` (any change from 0).
+fn beyond(old: u64, new: u64, pct: f64) -> bool {
+    if old == 0 {
+        return new > 0;
+    }
+    (new as f64 - old as f64).abs() * 100.0 > pct * old as f64
+}
+
+fn show(value: u64, bytes: bool) -> String {
+    if bytes {
+        text::size(value)
+    } else {
+        value.to_string()
+    }
+}
+
+pub fn compare(
+    base: &BTreeMap<String, Record>,
+    new: &BTreeMap<String, Record>,
+    threshold: f64,
+    fail_on_increase: Option<f64>,
+) -> Comparison {
+    let mut out = String::new();
+    let both: Vec<&String> = new.keys().filter(|k| base.contains_key(*k)).collect();
+    let added: Vec<&String> = new.keys().filter(|k| !base.contains_key(*k)).collect();
+    let removed: Vec<&String> = base.keys().filter(|k| !new.contains_key(*k)).collect();
+    let mut increases = Vec::new();
+    let mut decreases = Vec::new();
+    let mut failed = Vec::new();
+    let mut no_figures = Vec::new();
+    for id in &both {
+        let (old, now) = (&base[*id], &new[*id]);
+        let (Some(fo), Some(fn_)) = (old.figures, now.figures) else {
+            no_figures.push(*id);
+            continue;
+        };
+        let mut up = Vec::new();
+        let mut down = Vec::new();
+        let mut fails = false;
+        for (name, get, bytes) in FIGURES {
+            let (a, b) = (get(&fo), get(&fn_));
+            if !beyond(a, b, threshold) && !fail_on_increase.is_some_and(|p| b > a && beyond(a, b, p)) {
+                continue;
+            }
+            let line = format!(
+                "{name} {} -> {} ({})",
+                show(a, bytes),
+                show(b, bytes),
+                text::change(a, b)
+            );
+            if b > a {
+                if fail_on_increase.is_some_and(|p| beyond(a, b, p)) {
+                    fails = true;
+                }
+                up.push(line);
+            } else {
+                down.push(line);
+            }
+        }
+        if !up.is_empty() {
+            increases.push(format!(
+                "  {}{}\n      {}",
+                id,
+                if fails { "  [beyond --fail-on-increase]" } else { "" },
+                up.join(", ")
+            ));
+        }
+        if !down.is_empty() {
+            decreases.push(format!("  {id}\n      {}", down.join(", ")));
+        }
+        if fails {
+            failed.push((*id).clone());
+        }
+    }
+    let _ = writeln!(
+        out,
+        "memassert compare: {} tests in both, {} new, {} removed; changes beyond {threshold}%",
+        both.len(),
+        added.len(),
+        removed.len()
+    );
+    let section = |out: &mut String, title: &str, lines: &[String]| {
+        if lines.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "\n{title} ({}):", lines.len());
+        for line in lines {
+            let _ = writeln!(out, "{line}");
+        }
+    };
+    section(&mut out, "Increased", &increases);
+    section(&mut out, "Decreased", &decreases);
+    let describe = |records: &BTreeMap<String, Record>, ids: &[&String]| -> Vec<String> {
+        ids.iter()
+            .map(|id| match records[*id].figures {
+                Some(f) => format!(
+                    "  {id}: peak {}, total {}, {} allocs",
+                    text::size(f.peak),
+                    text::size(f.total),
+                    f.allocs
+                ),
+                None => format!("  {id}: no figures [{}]", records[*id].outcome.as_str()),
+            })
+            .collect()
+    };
+    section(&mut out, "New tests", &describe(new, &added));
+    section(&mut out, "Removed tests", &describe(base, &removed));
+    let no_figures: Vec<String> = no_figures
+        .iter()
+        .map(|id| {
+            format!(
+                "  {id}: {} -> {}",
+                base[*id].outcome.as_str(),
+                new[*id].outcome.as_str()
+            )
+        })
+        .collect();
+    section(&mut out, "Not compared (no figures in one run)", &no_figures);
+    if increases.is_empty() && decreases.is_empty() {
+        let _ = writeln!(out, "\nNo test moved beyond {threshold}%.");
+    }
+    if let Some(p) = fail_on_increase {
+        if failed.is_empty() {
+            let _ = writeln!(out, "\nOK: no test increased beyond {p}%.");
+        } else {
+            let _ = writeln!(
+                out,
+                "\nFAILED: {} test{} increased beyond {p}%: {}",
+                failed.len(),
+                if failed.len() == 1 { "" } else { "s" },
+                failed.join(", ")
+            );
+        }
+    }
+    Comparison { text: out, failed }
+}
