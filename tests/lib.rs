@@ -39,15 +39,19 @@ pub fn test_runner() -> Vec<String> {
 
 /// A command that runs this test binary again (through the emulator when
 /// the suite runs under one: a foreign binary cannot be exec'd directly).
+/// Its tests write no suite records (`MEMASSERT_REPORT`): the suite's own
+/// run of them does.
 pub fn this_test_binary() -> std::process::Command {
     let exe = std::env::current_exe().expect("the test binary's path");
     let mut runner = test_runner().into_iter();
-    match runner.next() {
+    let mut command = match runner.next() {
         Some(program) => {
             let mut command = std::process::Command::new(program);
             command.args(runner).arg(exe);
             command
         }
         None => std::process::Command::new(exe),
-    }
+    };
+    command.env_remove("MEMASSERT_REPORT");
+    command
 }

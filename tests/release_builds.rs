@@ -143,6 +143,7 @@ fn cargo_run_test(dir: &Path, profile: &str, test: &str, args: &[&str]) -> Outpu
             workspace_root().join("target/fixtures/target"),
         )
         .env_remove("MEMASSERT_ROOT")
+        .env_remove("MEMASSERT_REPORT")
         .env_remove("CARGO_MANIFEST_DIR")
         .env_remove("RUSTFLAGS")
         .output()

@@ -82,6 +82,7 @@ impl Fixture {
             .env("CI", "true")
             .env_remove("INSTA_FORCE_PASS")
             .env_remove("MEMASSERT_ROOT")
+            .env_remove("MEMASSERT_REPORT")
             .env_remove("CARGO_MANIFEST_DIR")
             .output()
             .expect("cargo runs")

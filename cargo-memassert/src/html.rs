@@ -56,28 +56,35 @@ fn tree(record: &Record) -> Node {
     root
 }
 
-/// `a::b::C::f` → `C::f` (generic arguments kept whole).
+/// `a::b::C::f` → `C::f`, `a::f::{{closure}}::{{closure}}` → `a::f::{{closure}}`
+/// (generic arguments kept whole).
 fn short_name(function: &str) -> String {
-    let mut depth = 0;
-    let mut cuts = Vec::new();
+    let mut depth = 0i32;
+    let mut segments = Vec::new();
+    let mut start = 0;
     let bytes = function.as_bytes();
     let mut i = 0;
-    while i + 1 < bytes.len() {
+    while i < bytes.len() {
         match bytes[i] {
             b'<' => depth += 1,
             b'>' => depth -= 1,
-            b':' if depth == 0 && bytes[i + 1] == b':' => {
-                cuts.push(i);
+            b':' if depth == 0 && bytes.get(i + 1) == Some(&b':') => {
+                segments.push(&function[start..i]);
+                start = i + 2;
                 i += 1;
             }
             _ => {}
         }
         i += 1;
     }
-    match cuts.len() {
-        0 | 1 => function.to_string(),
-        n => function[cuts[n - 2] + 2..].to_string(),
+    segments.push(&function[start..]);
+    let closures = segments.iter().rev().take_while(|s| **s == "{{closure}}").count();
+    let named = &segments[..segments.len() - closures];
+    let mut out = named[named.len().saturating_sub(2)..].join("::");
+    if closures > 0 {
+        out.push_str("::{{closure}}");
     }
+    out
 }
 
 fn label_of(frame: &Frame) -> String {
@@ -469,9 +476,10 @@ mod tests {
     fn short_names() {
         assert_eq!(short_name("demo::cache::Cache::insert"), "Cache::insert");
         assert_eq!(short_name("main"), "main");
+        assert_eq!(short_name("a::b<c::d>::f"), "b<c::d>::f");
         assert_eq!(
-            short_name("a::b<c::d>::f"),
-            "b<c::d>::f"
+            short_name("suite::in_a_thread::{{closure}}::{{closure}}"),
+            "suite::in_a_thread::{{closure}}"
         );
     }
 }

@@ -120,13 +120,13 @@ fn test_block(out: &mut String, record: &Record) {
     if record.failed() {
         let _ = writeln!(out, "    !! {}", record.message);
     }
-    let _ = writeln!(out, "    Peak memory:            {}", text::size(figures.peak));
-    let _ = writeln!(out, "    Total memory allocated: {}", text::size(figures.total));
+    let _ = writeln!(out, "    Peak memory:            {}", text::size_exact(figures.peak));
+    let _ = writeln!(out, "    Total memory allocated: {}", text::size_exact(figures.total));
     let _ = writeln!(out, "    Total allocations:      {}", figures.allocs);
     let _ = writeln!(
         out,
         "    Leaked:                 {} in {} block{}",
-        text::size(figures.leaked),
+        text::size_exact(figures.leaked),
         figures.leaked_blocks,
         if figures.leaked_blocks == 1 { "" } else { "s" }
     );

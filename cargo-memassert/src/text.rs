@@ -1,19 +1,35 @@
 //! Sizes, percentages and sparklines as the commands print them.
 
-/// A size as tracemalloc prints it: `512 B`, `12.3 KiB`, `123 MiB`
-/// (one decimal below 100 of a unit above bytes, 1024 steps).
+/// A size as memassert's failure reports print it: the largest binary unit
+/// that keeps it at or above 1, at most one decimal (`512 B`, `1 MiB`,
+/// `97.7 KiB`).
 pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
     let mut value = bytes as f64;
-    for unit in ["B", "KiB", "MiB", "GiB", "TiB"] {
-        if value.abs() < 100.0 && unit != "B" {
-            return format!("{value:.1} {unit}");
-        }
-        if value.abs() < 10.0 * 1024.0 || unit == "TiB" {
-            return format!("{value:.0} {unit}");
+    let mut unit = "B";
+    for u in UNITS {
+        if value < 1024.0 {
+            break;
         }
         value /= 1024.0;
+        unit = u;
     }
-    unreachable!()
+    let text = format!("{value:.1}");
+    let text = text.strip_suffix(".0").unwrap_or(&text);
+    format!("{text} {unit}")
+}
+
+/// [`size`] with the exact byte count when the unit is above bytes:
+/// `97.7 KiB (100000 B)`.
+pub fn size_exact(bytes: u64) -> String {
+    if bytes < 1024 {
+        size(bytes)
+    } else {
+        format!("{} ({bytes} B)", size(bytes))
+    }
 }
 
 /// The lower bound of size bucket `k`, short: `1 B`, `64 B`, `4 KiB`, `2 MiB`.
@@ -31,8 +47,8 @@ pub fn used_range(sizes: &[u64; 64]) -> Option<(usize, usize)> {
 }
 
 /// The histogram as a one-line sparkline over its used buckets, pytest-memray
-/// style (`|▁  ▃▅█|`), with the range it covers: `|▁  ▃▅█| 8 B .. 2 KiB`
-/// (bucket lower bounds). Each character is one power-of-two bucket; the
+/// style (`|▁  ▃▅█|`), with the range it covers: `|▁  ▃▅█| 8 B .. 4 KiB`
+/// (from the first bucket's lower bound to the last one's upper bound). Each character is one power-of-two bucket; the
 /// tallest is `█`, empty buckets are blank, any non-empty one at least `▁`.
 pub fn sparkline(sizes: &[u64; 64]) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -51,7 +67,8 @@ pub fn sparkline(sizes: &[u64; 64]) -> String {
             }
         })
         .collect();
-    format!("|{bars}| {} .. {}", bucket(lo), bucket(hi))
+    let upper = if hi + 1 < 64 { bucket(hi + 1) } else { "more".into() };
+    format!("|{bars}| {} .. {upper}", bucket(lo))
 }
 
 /// A relative change: `+12.5%`, `-3.0%`, `new` from zero.
@@ -97,11 +114,12 @@ mod tests {
     #[test]
     fn sizes_read_as_tracemalloc_prints_them() {
         assert_eq!(size(0), "0 B");
-        assert_eq!(size(10239), "10239 B");
-        assert_eq!(size(10240), "10.0 KiB");
+        assert_eq!(size(1023), "1023 B");
+        assert_eq!(size(10240), "10 KiB");
         assert_eq!(size(100_000), "97.7 KiB");
-        assert_eq!(size(1 << 20), "1024 KiB");
+        assert_eq!(size(1 << 20), "1 MiB");
         assert_eq!(size(200 << 20), "200 MiB");
+        assert_eq!(size_exact(100_000), "97.7 KiB (100000 B)");
     }
 
     #[test]
@@ -110,7 +128,7 @@ mod tests {
         sizes[3] = 1;
         sizes[6] = 4;
         sizes[11] = 8;
-        assert_eq!(sparkline(&sizes), "|▂  ▅    █| 8 B .. 2 KiB");
+        assert_eq!(sparkline(&sizes), "|▂  ▅    █| 8 B .. 4 KiB");
         assert_eq!(sparkline(&[0; 64]), "(no allocations)");
         assert_eq!(bucket(0), "1 B");
         assert_eq!(bucket(20), "1 MiB");
