@@ -307,6 +307,8 @@ header p{margin:2px 0 0;color:#c8d3df;font-size:12px}
 .tablewrap{max-height:330px;overflow:auto;margin:12px 20px;background:#fff;border:1px solid #d7dce2}
 table{border-collapse:collapse;width:100%}
 th,td{padding:3px 10px;text-align:right;white-space:nowrap;border-bottom:1px solid #eceff2}
+td.name{max-width:420px;overflow:hidden;text-overflow:ellipsis}
+td:last-child,th:last-child{text-align:left}td:last-child code{font-size:11px}
 th{position:sticky;top:0;background:#e9edf1;cursor:pointer;user-select:none}
 th:first-child,td:first-child,th:nth-child(2),td:nth-child(2),th:nth-child(3),td:nth-child(3){text-align:left}
 th.asc::after{content:" ▲"}th.desc::after{content:" ▼"}
@@ -358,9 +360,15 @@ const SCRIPT: &str = r#"
     });
   });
   Array.prototype.forEach.call(body.rows,function(r){
-    r.addEventListener('click',function(){select(r);});
+    r.addEventListener('click',function(){
+      select(r);
+      history.replaceState(null,'','#'+encodeURIComponent(r.dataset.test));
+    });
   });
-  if(body.rows.length){select(body.rows[0]);}
+  // `page.html#<test>` opens that test; else the heaviest.
+  var wanted=decodeURIComponent(location.hash.slice(1));
+  var first=Array.prototype.find.call(body.rows,function(r){return r.dataset.test===wanted;})||body.rows[0];
+  if(first){select(first);}
   document.body.dataset.ready='1';
 })();
 "#;
@@ -373,6 +381,11 @@ pub fn render(dir: &str, records: &BTreeMap<String, Record>) -> String {
         pb.cmp(&pa).then_with(|| a.id().cmp(&b.id()))
     });
     let failed = ordered.iter().filter(|r| r.failed()).count();
+    let failed = if failed > 0 {
+        format!(", {failed} failed a limit or returned Err")
+    } else {
+        String::new()
+    };
     let mut out = String::new();
     let _ = write!(
         out,
@@ -383,11 +396,7 @@ pub fn render(dir: &str, records: &BTreeMap<String, Record>) -> String {
          a row to see its test · written by cargo memassert html</p></header>",
         ordered.len(),
         ordered.len(),
-        if failed > 0 {
-            format!(", {failed} failed")
-        } else {
-            String::new()
-        },
+        failed,
         html(dir)
     );
     out.push_str(
@@ -406,14 +415,16 @@ pub fn render(dir: &str, records: &BTreeMap<String, Record>) -> String {
             None => "<td data-value=\"-1\">–</td>".to_string(),
         };
         let f = record.figures;
+        // The bars in the cell, the range in its tooltip.
         let spark = if f.is_some() {
             text::sparkline(&record.sizes)
         } else {
             String::new()
         };
+        let (bars, range) = spark.split_once("| ").unwrap_or((&spark, ""));
         let _ = write!(
             out,
-            "<tr data-test=\"{}\" data-section=\"t{i}\"{}><td>{}</td><td>{}</td><td title=\"{}\">{}</td>{}{}{}{}<td><code>{}</code></td></tr>",
+            "<tr data-test=\"{}\" data-section=\"t{i}\"{}><td class=\"name\">{}</td><td>{}</td><td title=\"{}\">{}</td>{}{}{}{}<td title=\"{}\"><code>{}</code></td></tr>",
             html(&record.id()),
             if record.failed() { " class=\"bad\"" } else { "" },
             html(&record.test),
@@ -424,7 +435,12 @@ pub fn render(dir: &str, records: &BTreeMap<String, Record>) -> String {
             number(f.map(|f| f.total), true),
             number(f.map(|f| f.allocs), false),
             number(f.map(|f| f.leaked), true),
-            html(&spark)
+            html(range),
+            html(&if bars.is_empty() {
+                String::new()
+            } else {
+                format!("{bars}|")
+            })
         );
     }
     out.push_str("</tbody></table></div><main>");

@@ -61,12 +61,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// As the commands show it.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Pass => "pass",
-            Outcome::Fail => "FAIL",
-            Outcome::Panic => "panic",
-            Outcome::Error => "error",
+            Outcome::Fail => "limit failed",
+            Outcome::Panic => "panicked",
+            Outcome::Error => "returned Err",
         }
     }
 }

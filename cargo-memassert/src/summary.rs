@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::records::{Figures, Record};
+use crate::records::{Figures, Outcome, Record};
 use crate::text;
 
 /// What the tests are ranked by.
@@ -53,6 +53,18 @@ pub fn render(dir: &str, records: &BTreeMap<String, Record>, top: usize, by: By)
     let binaries: std::collections::BTreeSet<&str> =
         records.values().map(|r| r.binary.as_str()).collect();
     let failing: Vec<&Record> = records.values().filter(|r| r.failed()).collect();
+    let count = |o: Outcome| records.values().filter(|r| r.outcome == o).count();
+    let mut ends = Vec::new();
+    for (outcome, what) in [
+        (Outcome::Fail, "failed a memassert limit"),
+        (Outcome::Panic, "panicked"),
+        (Outcome::Error, "returned Err"),
+    ] {
+        let n = count(outcome);
+        if n > 0 {
+            ends.push(format!("{n} {what}"));
+        }
+    }
     let _ = writeln!(
         out,
         "memassert: {} test{} from {} binar{} in {dir}{}",
@@ -60,10 +72,10 @@ pub fn render(dir: &str, records: &BTreeMap<String, Record>, top: usize, by: By)
         if records.len() == 1 { "" } else { "s" },
         binaries.len(),
         if binaries.len() == 1 { "y" } else { "ies" },
-        if failing.is_empty() {
+        if ends.is_empty() {
             String::new()
         } else {
-            format!(", {} failed", failing.len())
+            format!("; {}", ends.join(", "))
         }
     );
     let mut ranked: Vec<&Record> = records.values().filter(|r| r.figures.is_some()).collect();
@@ -98,7 +110,10 @@ pub fn render(dir: &str, records: &BTreeMap<String, Record>, top: usize, by: By)
         }
     }
     if !failing.is_empty() {
-        let _ = writeln!(out, "\nFailed:");
+        let _ = writeln!(
+            out,
+            "\nFailed (a #[should_panic] test that expects it passes):"
+        );
         for record in failing {
             let _ = writeln!(out, "  {}: {}", record.id(), record.message);
         }
@@ -109,7 +124,7 @@ pub fn render(dir: &str, records: &BTreeMap<String, Record>, top: usize, by: By)
 fn test_block(out: &mut String, record: &Record) {
     let figures = record.figures.expect("ranked records have figures");
     let mark = match record.outcome {
-        crate::records::Outcome::Pass => String::new(),
+        Outcome::Pass => String::new(),
         other => format!(" [{}]", other.as_str()),
     };
     let _ = writeln!(

@@ -170,7 +170,7 @@ fn block<'a>(summary: &'a str, test: &str) -> &'a str {
 fn check_summary(summary: &str, dir: &Path) {
     assert!(
         summary.contains(&format!(
-            "memassert: {TESTS} tests from 1 binary in {}, 1 failed",
+            "memassert: {TESTS} tests from 1 binary in {}; 1 failed a memassert limit, 1 panicked",
             dir.display()
         )),
         "{summary}"
@@ -195,7 +195,7 @@ fn check_summary(summary: &str, dir: &Path) {
     );
     let over = block(summary, "suite::over_the_limit");
     assert!(
-        over.contains("at the high watermark [FAIL]")
+        over.contains("at the high watermark [limit failed]")
             && over.contains("!! memassert: peak 2 KiB exceeds max 1 KiB in suite::over_the_limit")
             && over.contains("Peak memory:            2 KiB (2048 B)"),
         "{over}"
@@ -217,11 +217,11 @@ fn check_summary(summary: &str, dir: &Path) {
         assert!(b.contains("- src/lib.rs:4 in suitedemo::block"), "{b}");
     }
     assert!(
-        summary.contains("  suite::panics [panic] boom"),
+        summary.contains("  suite::panics [panicked] boom"),
         "the panicking body: {summary}"
     );
     assert!(
-        summary.contains("Failed:\n  suite::over_the_limit: memassert: peak 2 KiB exceeds max 1 KiB"),
+        summary.contains("passes):\n  suite::over_the_limit: memassert: peak 2 KiB exceeds max 1 KiB"),
         "{summary}"
     );
 }
