@@ -16,7 +16,10 @@ pub struct Comparison {
     pub failed: Vec<String>,
 }
 
-const FIGURES: [(&str, fn(&Figures) -> u64, bool); 3] = [
+/// A figure: its name, how to read it, whether it is in bytes.
+type Figure = (&'static str, fn(&Figures) -> u64, bool);
+
+const FIGURES: [Figure; 3] = [
     ("peak", |f| f.peak, true),
     ("total", |f| f.total, true),
     ("allocs", |f| f.allocs, false),
@@ -63,7 +66,9 @@ pub fn compare(
         let mut fails = false;
         for (name, get, bytes) in FIGURES {
             let (a, b) = (get(&fo), get(&fn_));
-            if !beyond(a, b, threshold) && !fail_on_increase.is_some_and(|p| b > a && beyond(a, b, p)) {
+            if !beyond(a, b, threshold)
+                && !fail_on_increase.is_some_and(|p| b > a && beyond(a, b, p))
+            {
                 continue;
             }
             let line = format!(
@@ -85,7 +90,11 @@ pub fn compare(
             increases.push(format!(
                 "  {}{}\n      {}",
                 id,
-                if fails { "  [beyond --fail-on-increase]" } else { "" },
+                if fails {
+                    "  [beyond --fail-on-increase]"
+                } else {
+                    ""
+                },
                 up.join(", ")
             ));
         }
@@ -139,7 +148,11 @@ pub fn compare(
             )
         })
         .collect();
-    section(&mut out, "Not compared (no figures in one run)", &no_figures);
+    section(
+        &mut out,
+        "Not compared (no figures in one run)",
+        &no_figures,
+    );
     if increases.is_empty() && decreases.is_empty() {
         let _ = writeln!(out, "\nNo test moved beyond {threshold}%.");
     }

@@ -78,7 +78,11 @@ fn short_name(function: &str) -> String {
         i += 1;
     }
     segments.push(&function[start..]);
-    let closures = segments.iter().rev().take_while(|s| **s == "{{closure}}").count();
+    let closures = segments
+        .iter()
+        .rev()
+        .take_while(|s| **s == "{{closure}}")
+        .count();
     let named = &segments[..segments.len() - closures];
     let mut out = named[named.len().saturating_sub(2)..].join("::");
     if closures > 0 {
@@ -223,7 +227,12 @@ fn histogram(out: &mut String, record: &Record) {
     let n = hi - lo + 1;
     let bar = 36.0;
     let (w, h) = (n as f64 * bar + 10.0, 120.0);
-    let max = record.sizes[lo..=hi].iter().copied().max().unwrap_or(1).max(1) as f64;
+    let max = record.sizes[lo..=hi]
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
     let _ = write!(
         out,
         "<svg class=\"hist\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" \
@@ -480,7 +489,7 @@ pub fn render(dir: &str, records: &BTreeMap<String, Record>) -> String {
         sites(&mut out, record);
         out.push_str("</section>");
     }
-    let _ = write!(out, "</main><script>{SCRIPT}</script></body></html>\n");
+    let _ = writeln!(out, "</main><script>{SCRIPT}</script></body></html>");
     out
 }
 

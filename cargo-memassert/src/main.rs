@@ -163,7 +163,10 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         "compare" => {
             let a = parse(rest, &["--threshold", "--fail-on-increase"])?;
             a.positionals("compare", &["BASE", "NEW"])?;
-            let fail = a.option("--fail-on-increase").map(text::parse_percent).transpose()?;
+            let fail = a
+                .option("--fail-on-increase")
+                .map(text::parse_percent)
+                .transpose()?;
             let threshold = match a.option("--threshold") {
                 Some(p) => text::parse_percent(p)?,
                 None => fail.unwrap_or(10.0),

@@ -477,7 +477,10 @@ mod tests {
             "x.memassert:4: `figures`: \"lots\" is not a whole number"
         );
         let e = parse(Path::new("x.memassert"), "{}").unwrap_err();
-        assert!(e.to_string().contains("not a memassert records file"), "{e}");
+        assert!(
+            e.to_string().contains("not a memassert records file"),
+            "{e}"
+        );
         let e = parse(Path::new("y"), "memassert-records\t9\n").unwrap_err();
         assert!(e.to_string().contains("version 9"), "{e}");
     }

@@ -21,9 +21,7 @@ impl By {
             "peak" => Ok(By::Peak),
             "total" => Ok(By::Total),
             "allocs" => Ok(By::Allocs),
-            other => Err(format!(
-                "--by {other:?}: rank by peak, total or allocs"
-            )),
+            other => Err(format!("--by {other:?}: rank by peak, total or allocs")),
         }
     }
 
@@ -135,8 +133,16 @@ fn test_block(out: &mut String, record: &Record) {
     if record.failed() {
         let _ = writeln!(out, "    !! {}", record.message);
     }
-    let _ = writeln!(out, "    Peak memory:            {}", text::size_exact(figures.peak));
-    let _ = writeln!(out, "    Total memory allocated: {}", text::size_exact(figures.total));
+    let _ = writeln!(
+        out,
+        "    Peak memory:            {}",
+        text::size_exact(figures.peak)
+    );
+    let _ = writeln!(
+        out,
+        "    Total memory allocated: {}",
+        text::size_exact(figures.total)
+    );
     let _ = writeln!(out, "    Total allocations:      {}", figures.allocs);
     let _ = writeln!(
         out,

@@ -67,14 +67,22 @@ pub fn sparkline(sizes: &[u64; 64]) -> String {
             }
         })
         .collect();
-    let upper = if hi + 1 < 64 { bucket(hi + 1) } else { "more".into() };
+    let upper = if hi + 1 < 64 {
+        bucket(hi + 1)
+    } else {
+        "more".into()
+    };
     format!("|{bars}| {} .. {upper}", bucket(lo))
 }
 
 /// A relative change: `+12.5%`, `-3.0%`, `new` from zero.
 pub fn change(old: u64, new: u64) -> String {
     if old == 0 {
-        return if new == 0 { "0%".into() } else { "from 0".into() };
+        return if new == 0 {
+            "0%".into()
+        } else {
+            "from 0".into()
+        };
     }
     let pct = (new as f64 - old as f64) * 100.0 / old as f64;
     format!("{pct:+.1}%")

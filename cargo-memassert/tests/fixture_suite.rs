@@ -201,7 +201,10 @@ fn check_summary(summary: &str, dir: &Path) {
         "{over}"
     );
     // A thread and a tokio task: the test's own, with their sites.
-    for (test, bytes) in [("suite::in_a_thread", 300_000), ("suite::in_a_task", 200_000)] {
+    for (test, bytes) in [
+        ("suite::in_a_thread", 300_000),
+        ("suite::in_a_task", 200_000),
+    ] {
         let b = block(summary, test);
         let peak: u64 = b
             .split("Peak memory:")
@@ -221,7 +224,8 @@ fn check_summary(summary: &str, dir: &Path) {
         "the panicking body: {summary}"
     );
     assert!(
-        summary.contains("passes):\n  suite::over_the_limit: memassert: peak 2 KiB exceeds max 1 KiB"),
+        summary
+            .contains("passes):\n  suite::over_the_limit: memassert: peak 2 KiB exceeds max 1 KiB"),
         "{summary}"
     );
 }
@@ -254,10 +258,24 @@ fn records_summary_compare_and_html_of_a_real_suite() {
     println!("--- summary of the cargo test run\n{summary}");
 
     // --by allocs and --top.
-    let (code, by_allocs) = memassert(&["summary", base.to_str().unwrap(), "--by", "allocs", "--top", "2"]);
+    let (code, by_allocs) = memassert(&[
+        "summary",
+        base.to_str().unwrap(),
+        "--by",
+        "allocs",
+        "--top",
+        "2",
+    ]);
     assert_eq!(code, 0, "{by_allocs}");
-    assert!(by_allocs.contains("The 2 heaviest by allocation count (of 6 with figures)"), "{by_allocs}");
-    assert_eq!(by_allocs.matches("Allocation results for").count(), 2, "{by_allocs}");
+    assert!(
+        by_allocs.contains("The 2 heaviest by allocation count (of 6 with figures)"),
+        "{by_allocs}"
+    );
+    assert_eq!(
+        by_allocs.matches("Allocation results for").count(),
+        2,
+        "{by_allocs}"
+    );
 
     // nextest, in two partitions: a process per test; the folders merge by copying.
     let nextest = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -306,11 +324,19 @@ fn records_summary_compare_and_html_of_a_real_suite() {
         ]);
         assert_eq!(code, 0, "{same}");
         for test in ["exact_100000", "two_blocks", "over_the_limit", "scaled"] {
-            assert!(!same.contains(&format!("suite::{test}\n")), "{test} moved:\n{same}");
+            assert!(
+                !same.contains(&format!("suite::{test}\n")),
+                "{test} moved:\n{same}"
+            );
         }
-        assert!(same.contains(&format!("{TESTS} tests in both, 0 new, 0 removed")), "{same}");
+        assert!(
+            same.contains(&format!("{TESTS} tests in both, 0 new, 0 removed")),
+            "{same}"
+        );
     } else if on_ci() {
-        panic!("CI=true but cargo-nextest is not installed (`cargo install cargo-nextest --locked`)");
+        panic!(
+            "CI=true but cargo-nextest is not installed (`cargo install cargo-nextest --locked`)"
+        );
     } else {
         eprintln!("SKIPPED the nextest part: cargo-nextest is not installed");
     }
@@ -355,7 +381,10 @@ fn records_summary_compare_and_html_of_a_real_suite() {
     let (code, said) = memassert(&["html", base.to_str().unwrap(), "-o", page.to_str().unwrap()]);
     assert_eq!(code, 0, "{said}");
     let html = std::fs::read_to_string(&page).unwrap();
-    assert!(!html.contains("http://") && !html.contains("https://"), "fetches nothing");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "fetches nothing"
+    );
     browser_checks(&page, &records);
 }
 
@@ -408,9 +437,20 @@ fn browser_checks(page: &Path, records: &Path) {
         text(&out)
     );
     assert_eq!(dom.matches("<tr data-test=").count(), TESTS, "table rows");
-    assert_eq!(dom.matches("<svg class=\"flame\"").count(), TESTS, "flame graphs");
-    assert_eq!(dom.matches("<svg class=\"hist\"").count(), TESTS - 1, "histograms");
-    assert!(dom.contains("<g class=\"frame\" data-function=\"suitedemo::block\">"), "frames");
+    assert_eq!(
+        dom.matches("<svg class=\"flame\"").count(),
+        TESTS,
+        "flame graphs"
+    );
+    assert_eq!(
+        dom.matches("<svg class=\"hist\"").count(),
+        TESTS - 1,
+        "histograms"
+    );
+    assert!(
+        dom.contains("<g class=\"frame\" data-function=\"suitedemo::block\">"),
+        "frames"
+    );
     assert!(dom.contains("<text x=\"3.00\" y=\"13.0\">all live at the peak: 97.7 KiB</text>"));
     // The script selected the heaviest test: its section shows, the rest hide.
     assert_eq!(dom.matches("class=\"selected\"").count(), 1);
@@ -426,7 +466,8 @@ fn browser_checks(page: &Path, records: &Path) {
             &url,
         ],
     );
-    let png = std::fs::read(&shot).unwrap_or_else(|e| panic!("no screenshot ({e}): {}", text(&out)));
+    let png =
+        std::fs::read(&shot).unwrap_or_else(|e| panic!("no screenshot ({e}): {}", text(&out)));
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
     if let Some(to) = std::env::var_os("CARGO_MEMASSERT_SCREENSHOT") {
         std::fs::copy(&shot, to).unwrap();

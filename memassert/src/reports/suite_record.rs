@@ -8,8 +8,8 @@
 //! `<binary>.<pid>.<nanoseconds>.memassert`, so the folders of several
 //! runs (`cargo test`, `cargo nextest run`, nextest partitions) merge by
 //! copying. A relative `DIR` is taken from the workspace root (the
-//! outermost ancestor of the working directory whose `Cargo.toml` has a
-//! `[workspace]` table), else from the working directory. Writing a record
+//! nearest of the working directory and its ancestors whose `Cargo.toml`
+//! has a `[workspace]` table), else from the working directory. Writing a record
 //! never changes a test's outcome: errors go to stderr.
 //!
 //! # Format (version 1)
@@ -80,13 +80,14 @@ fn folder() -> Option<PathBuf> {
         return Some(dir);
     }
     let cwd = std::env::current_dir().ok()?;
+    // Cargo runs tests in their package's folder: the workspace root is
+    // the nearest folder from there whose manifest has `[workspace]`.
     let root = cwd
         .ancestors()
-        .filter(|d| {
+        .find(|d| {
             std::fs::read_to_string(d.join("Cargo.toml"))
                 .is_ok_and(|toml| toml.lines().any(|l| l.trim() == "[workspace]"))
         })
-        .last()
         .unwrap_or(&cwd);
     Some(root.join(dir))
 }
@@ -100,6 +101,9 @@ pub(crate) struct Pending {
 impl Pending {
     /// `None` (nothing to do) without `MEMASSERT_REPORT`.
     pub(crate) fn start(test: &'static str) -> Option<Pending> {
+        // Untracked: an all-threads scope of a test running beside this one
+        // must not count this.
+        let _untracked = Guard::enter();
         std::env::var_os(ENV).filter(|v| !v.is_empty())?;
         static HOOK: Once = Once::new();
         HOOK.call_once(|| {
@@ -149,10 +153,10 @@ impl Drop for Pending {
 /// Records a test whose scope finished: `failure` is the first failed
 /// limit's report, if any.
 pub(crate) fn record(test: &'static str, report: &Report, failure: Option<&str>) {
+    let _untracked = Guard::enter();
     if std::env::var_os(ENV).is_none_or(|v| v.is_empty()) {
         return;
     }
-    let _untracked = Guard::enter();
     let (outcome, message) = match failure {
         Some(f) => ("fail", f.lines().next().unwrap_or("")),
         None => ("pass", ""),
@@ -238,7 +242,12 @@ fn frames(out: &mut String, traceback: &Traceback, sources: &mut BTreeMap<(Strin
     for frame in traceback.frames() {
         line(
             out,
-            &["frame", &frame.file, &frame.line.to_string(), &frame.function],
+            &[
+                "frame",
+                &frame.file,
+                &frame.line.to_string(),
+                &frame.function,
+            ],
         );
         if frame.line > 0 {
             sources.insert((frame.file.clone(), frame.line), ());
