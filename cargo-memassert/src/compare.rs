@@ -150,7 +150,7 @@ pub fn compare(
         .collect();
     section(
         &mut out,
-        "Not compared (no figures in one run)",
+        "Not compared (no figures: the body panicked or returned Err)",
         &no_figures,
     );
     if increases.is_empty() && decreases.is_empty() {
