@@ -151,3 +151,16 @@ fn nothing_is_written_without_the_variable() {
     assert!(out.status.success());
     assert!(!dir.exists());
 }
+
+#[test]
+fn a_record_that_cannot_be_written_changes_no_outcome() {
+    // A file where the folder should be: every write fails.
+    let blocker = folder("blocked");
+    std::fs::write(&blocker, "not a folder").unwrap();
+    let text = run_children(blocker.join("records").as_os_str());
+    assert!(
+        text.contains("memassert: MEMASSERT_REPORT: could not write the record of suite_records::child_exact under"),
+        "{text}"
+    );
+    let _ = std::fs::remove_file(&blocker);
+}

@@ -280,7 +280,11 @@ fn store(test: &'static str, text: String) {
     let mut file = FILE.lock().unwrap_or_else(|e| e.into_inner());
     file.records.push((test, text));
     if let Err(e) = write(&mut file, &dir) {
-        eprintln!(
+        // Not `eprintln!`, which panics when stderr is gone: this may run
+        // while the test is unwinding, where a panic aborts.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
             "memassert: {ENV}: could not write the record of {test} under {}: {e}",
             dir.display()
         );
