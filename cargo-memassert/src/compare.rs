@@ -55,8 +55,21 @@ pub fn compare(
     let mut decreases = Vec::new();
     let mut failed = Vec::new();
     let mut no_figures = Vec::new();
+    let mut outcomes = Vec::new();
     for id in &both {
         let (old, now) = (&base[*id], &new[*id]);
+        if old.outcome != now.outcome {
+            outcomes.push(format!(
+                "  {id}: {} -> {}{}",
+                old.outcome.as_str(),
+                now.outcome.as_str(),
+                if now.message.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", now.message)
+                }
+            ));
+        }
         let (Some(fo), Some(fn_)) = (old.figures, now.figures) else {
             no_figures.push(*id);
             continue;
@@ -136,6 +149,7 @@ pub fn compare(
             })
             .collect()
     };
+    section(&mut out, "Outcome changed", &outcomes);
     section(&mut out, "New tests", &describe(new, &added));
     section(&mut out, "Removed tests", &describe(base, &removed));
     let no_figures: Vec<String> = no_figures
@@ -170,4 +184,92 @@ pub fn compare(
         }
     }
     Comparison { text: out, failed }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use super::compare;
+    use crate::records::{parse, Record};
+
+    fn run(tests: &[(&str, &str, [u64; 3])]) -> BTreeMap<String, Record> {
+        let mut text = String::from("memassert-records\t1\n");
+        for (name, outcome, [peak, total, allocs]) in tests {
+            text.push_str(&format!(
+                "test\tdemo::{name}\tdemo\noutcome\t{outcome}\t\nfigures\t{peak}\t{total}\t{allocs}\t0\t0\nend\n"
+            ));
+        }
+        parse(Path::new("t.memassert"), &text)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.id(), r))
+            .collect()
+    }
+
+    #[test]
+    fn increases_beyond_the_gate_fail_and_the_rest_is_listed() {
+        let base = run(&[
+            ("same", "pass", [100, 100, 1]),
+            ("grows", "pass", [1000, 1000, 10]),
+            ("a_little", "pass", [1000, 1000, 10]),
+            ("shrinks", "pass", [1000, 1000, 10]),
+            ("starts_failing", "pass", [10, 10, 1]),
+            ("gone", "pass", [1, 1, 1]),
+        ]);
+        let new = run(&[
+            ("same", "pass", [100, 100, 1]),
+            ("grows", "pass", [2000, 2000, 10]),
+            ("a_little", "pass", [1050, 1050, 10]),
+            ("shrinks", "pass", [500, 1000, 10]),
+            ("starts_failing", "fail", [10, 10, 1]),
+            ("born", "pass", [1, 1, 1]),
+        ]);
+        let result = compare(&base, &new, 10.0, Some(10.0));
+        assert_eq!(result.failed, ["demo::grows"]);
+        let text = &result.text;
+        assert!(text.contains("5 tests in both, 1 new, 1 removed"), "{text}");
+        assert!(
+            text.contains("Increased (1):\n  demo::grows  [beyond --fail-on-increase]\n      peak 1000 B -> 2 KiB (+100.0%), total 1000 B -> 2 KiB (+100.0%)\n"),
+            "{text}"
+        );
+        assert!(!text.contains("a_little"), "within 10%: {text}");
+        assert!(
+            text.contains("Decreased (1):\n  demo::shrinks\n      peak 1000 B -> 500 B (-50.0%)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Outcome changed (1):\n  demo::starts_failing: pass -> limit failed\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("New tests (1):\n  demo::born: peak 1 B"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Removed tests (1):\n  demo::gone: peak 1 B"),
+            "{text}"
+        );
+        assert!(
+            text.contains("FAILED: 1 test increased beyond 10%: demo::grows"),
+            "{text}"
+        );
+
+        // A lower threshold lists the small change; a higher gate passes.
+        let result = compare(&base, &new, 1.0, Some(200.0));
+        assert!(result.failed.is_empty());
+        assert!(
+            result
+                .text
+                .contains("demo::a_little\n      peak 1000 B -> 1 KiB (+5.0%)"),
+            "{}",
+            result.text
+        );
+        assert!(
+            result.text.contains("OK: no test increased beyond 200%."),
+            "{}",
+            result.text
+        );
+    }
 }
