@@ -175,13 +175,6 @@ fn global_pool_alone() {
 #[test]
 #[track_alloc(leaks = "0B")]
 #[should_panic(expected = "memassert: leaked 64")]
-fn rayon_join_leaks() {
-    rayon::join(worker, clean_worker);
-}
-
-#[test]
-#[track_alloc(leaks = "0B")]
-#[should_panic(expected = "memassert: leaked 64")]
 fn rayon_scope_leaks() {
     rayon::scope(|s| s.spawn(|_| worker()));
 }

@@ -363,6 +363,24 @@ const MAX_FOLLOWERS: usize = 64;
 static FOLLOWERS: [AtomicU64; MAX_FOLLOWERS] = [const { AtomicU64::new(0) }; MAX_FOLLOWERS];
 /// How many entries of `FOLLOWERS` are in use.
 static FOLLOWING: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    // const-initialised and drop-free: readable from the allocator at any
+    // point of a thread's life (see `reentrancy`).
+    static CURRENT: Cell<ScopeRef> = const { Cell::new(0) };
+}
+
+/// This thread's own innermost open scope, 0 for none.
+#[inline]
+pub(crate) fn own() -> ScopeRef {
+    CURRENT.try_with(Cell::get).unwrap_or(0)
+}
+
+/// The innermost open all-threads scope, 0 for none.
+#[inline]
+pub(crate) fn all_threads() -> ScopeRef {
+    ALL_THREADS.load(Ordering::Acquire)
+}
+
 /// How many open scopes follow code onto other threads.
 #[inline]
 pub(crate) fn followers() -> usize {

@@ -86,6 +86,8 @@ struct Record {
     stack: AtomicU32,
     /// The kernel's thread id, once started.
     tid: AtomicU64,
+    /// Started inside one-time initialisation: the process's thread.
+    process: std::sync::atomic::AtomicBool,
     /// The creator's name, which an unnamed thread inherits (two halves).
     creator_name: AtomicU64,
     creator_name2: AtomicU64,
@@ -102,6 +104,7 @@ const EMPTY: Record = Record {
     started_in: AtomicU64::new(0),
     stack: AtomicU32::new(NO_STACK),
     tid: AtomicU64::new(0),
+    process: std::sync::atomic::AtomicBool::new(false),
     creator_name: AtomicU64::new(0),
     creator_name2: AtomicU64::new(0),
 };
@@ -137,6 +140,13 @@ pub(crate) fn owner() -> ScopeRef {
         Some(record) => record.owner.load(Ordering::Acquire),
         None => 0,
     }
+}
+
+/// Whether this thread was started inside one-time initialisation (a
+/// global pool's worker): the process's, doing its own work unless it runs
+/// the workspace's code.
+pub(crate) fn on_process_thread() -> bool {
+    own_record().is_some_and(|r| r.process.load(Ordering::Relaxed))
 }
 
 /// The scope a thread started here now would belong to.
@@ -317,6 +327,7 @@ fn prepare(start: usize, arg: usize) -> Option<usize> {
         Ordering::Relaxed,
     );
     let mut owner = owner;
+    record.process.store(false, Ordering::Relaxed);
     if owner != 0 {
         // Where it was started (for reports), and whether that was one-time
         // initialisation: then the thread is the process's, not the scope's.
@@ -325,6 +336,7 @@ fn prepare(start: usize, arg: usize) -> Option<usize> {
         if one_time {
             owner = 0;
         }
+        record.process.store(one_time, Ordering::Relaxed);
     }
     record.owner.store(owner, Ordering::Relaxed);
     record.started_in.store(owner, Ordering::Relaxed);
