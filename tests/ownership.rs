@@ -1,4 +1,5 @@
 //! A test owns the threads and tasks it starts, by construction (issue 18):
+#![cfg(target_os = "linux")]
 //! whatever function they run, with or without names in the build. Each
 //! shape leaks 64 KiB (or peaks at 2 MiB) on another thread and must fail;
 //! its clean twin must pass. These run under parallel libtest beside each

@@ -14,7 +14,7 @@ use crate::alloc::pause_points::{self, Point};
 use crate::alloc::scope_registry::{self, Charge};
 use crate::alloc::thread_owner;
 use crate::base::reentrancy::Guard;
-use crate::capture::stack_table::{self, Class, StackId};
+use crate::capture::stack_table::{self, Class};
 use crate::symbols::symbolize;
 
 /// What the hot path must look at. Zero means: forward and return.
@@ -182,18 +182,6 @@ fn record_new(ptr: *mut u8, size: usize, hooks: u32, charge: Charge) {
         // (freed from inside the tracker). Account for that free now.
         forget_scope_part(&mut shard, &stale);
     }
-}
-
-/// The stack starting a thread (for reports), and whether it is one-time
-/// initialisation of a `static` (the thread is then the process's).
-/// Called by `thread_owner` inside `pthread_create`, outside any
-/// allocation.
-pub(crate) fn thread_start_stack() -> (StackId, bool) {
-    let Some(_guard) = Guard::enter() else {
-        return (scope_registry::NO_STACK, false);
-    };
-    let (stack, _) = stack_table::capture_here();
-    (stack, symbolize::starts_threads_once(stack))
 }
 
 /// Whether this thread's stack shows a frame of `function` with its file

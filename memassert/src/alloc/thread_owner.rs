@@ -53,7 +53,10 @@ use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use crate::alloc::scope_registry::ScopeRef;
+use crate::base::reentrancy::Guard;
 use crate::base::spin_lock::SpinLock;
+use crate::capture::stack_table;
+use crate::symbols::symbolize;
 
 /// Threads tracked at once; more start untracked (owned by no scope).
 const MAX_THREADS: usize = 4096;
@@ -331,7 +334,7 @@ fn prepare(start: usize, arg: usize) -> Option<usize> {
     if owner != 0 {
         // Where it was started (for reports), and whether that was one-time
         // initialisation: then the thread is the process's, not the scope's.
-        let (stack, one_time) = crate::alloc::recording::thread_start_stack();
+        let (stack, one_time) = thread_start_stack();
         record.stack.store(stack, Ordering::Relaxed);
         if one_time {
             owner = 0;
@@ -344,6 +347,17 @@ fn prepare(start: usize, arg: usize) -> Option<usize> {
 }
 
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+/// The stack starting a thread (for reports), and whether it is one-time
+/// initialisation of a `static` (the thread is then the process's).
+/// Called inside `pthread_create`, outside any allocation.
+fn thread_start_stack() -> (u32, bool) {
+    let Some(_guard) = Guard::enter() else {
+        return (NO_STACK, false);
+    };
+    let (stack, _) = stack_table::capture_here();
+    (stack, symbolize::starts_threads_once(stack))
+}
+
 /// The new thread, before its start routine: takes its record.
 fn enter(index: usize) -> (usize, usize) {
     let record = &RECORDS[index];
