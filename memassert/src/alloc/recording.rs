@@ -138,10 +138,16 @@ fn record_new(ptr: *mut u8, size: usize, hooks: u32, charge: Charge) {
             foreign = true;
         }
     }
-    if own == 0 && scope == 0 && stack != scope_registry::NO_STACK && follow {
-        // Work no scope could claim while scopes follow code by name: if
-        // the build has no names, the followers cannot tell whether it was
-        // theirs (their gates say so).
+    if own == 0
+        && scope == 0
+        && stack != scope_registry::NO_STACK
+        && follow
+        && thread_owner::started_by_program()
+    {
+        // Work no scope could claim, on a thread the program started (a
+        // pool's or a runtime's, not the harness's), while scopes follow
+        // code by name: if the build has no names, the followers cannot
+        // tell whether it was theirs (their gates say so).
         scope_registry::note_unclaimed(stack, class);
     }
     // Counting scopes count std's work too (they cannot tell it apart),

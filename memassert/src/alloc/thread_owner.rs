@@ -152,6 +152,14 @@ pub(crate) fn on_process_thread() -> bool {
     own_record().is_some_and(|r| r.process.load(Ordering::Relaxed))
 }
 
+/// Whether this thread was started by a thread of the program's own (a
+/// pool's worker, a runtime's), as opposed to the harness's threads: the
+/// main thread and the test threads it starts, or threads started outside
+/// the wrapper.
+pub(crate) fn started_by_program() -> bool {
+    own_record().is_some_and(|r| r.creator.load(Ordering::Relaxed) != 0)
+}
+
 /// The scope a thread started here now would belong to.
 fn owner_for_new_thread() -> ScopeRef {
     match INHERIT.try_with(Cell::get).unwrap_or(0) {
