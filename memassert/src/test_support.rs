@@ -468,7 +468,7 @@ fn growth_at(growth: &[StatisticDiff], pattern: &str) -> Vec<StatisticDiff> {
     grown.sort_by(|a, b| {
         b.size_diff
             .cmp(&a.size_diff)
-            .then_with(|| a.traceback.cmp(&b.traceback))
+            .then_with(|| b.traceback.cmp_tracemalloc(&a.traceback))
     });
     grown
 }

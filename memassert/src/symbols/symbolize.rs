@@ -335,20 +335,35 @@ fn request_frames(stack: StackId) -> Vec<Resolved> {
 }
 
 /// The traceback of a stack: its site first, then the callers outside std,
-/// at most `limit` frames.
+/// at most `limit` frames; its `total_nframe` counts them all.
 ///
 /// When none of those `limit` frames is the user's workspace code (the
 /// allocation happened deep inside a dependency), the innermost workspace
 /// frame is kept anyway, after a marker frame that says how many were left
 /// out: a report always shows where the user's code asked.
 pub(crate) fn traceback(stack: StackId, limit: usize) -> Traceback {
+    traceback_until(stack, limit, None)
+}
+
+/// [`traceback`], without the frame of function `until` and those below
+/// it (never the site): a test's report stops at the test function.
+pub(crate) fn traceback_until(stack: StackId, limit: usize, until: Option<&str>) -> Traceback {
     let _untracked = Guard::enter();
     let limit = limit.max(1);
     let all = request_frames(stack);
     let elided = all
         .iter()
         .any(|r| r.frame.file == ELIDED_FILE && r.internal);
-    let user: Vec<Resolved> = all.into_iter().filter(|r| !r.internal).collect();
+    let mut user: Vec<Resolved> = all.into_iter().filter(|r| !r.internal).collect();
+    if let Some(until) = until {
+        if let Some(at) = user
+            .iter()
+            .skip(1)
+            .position(|r| r.frame.function == until)
+        {
+            user.truncate(at + 1);
+        }
+    }
     let in_reach = user.iter().take(limit).any(|r| r.workspace);
     let first_workspace = user.iter().position(|r| r.workspace);
     let frames: Vec<Frame> = match first_workspace {
@@ -367,9 +382,12 @@ pub(crate) fn traceback(stack: StackId, limit: usize) -> Traceback {
             frames.push(user[at].frame.clone());
             frames
         }
-        _ => user.into_iter().take(limit).map(|r| r.frame).collect(),
+        _ => user.iter().take(limit).map(|r| r.frame.clone()).collect(),
     };
-    Traceback::new(frames)
+    // How many frames the limit cut from: every frame of the capture that
+    // `frames` could have shown (a lower bound when the stack was deeper
+    // than the capture).
+    Traceback::new(frames).with_total_nframe(Some(user.len()))
 }
 
 /// Whether allocations with this stack count in scopes. Resolves the frames
