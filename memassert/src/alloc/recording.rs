@@ -12,14 +12,18 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use crate::alloc::live_table::{self, Entry, Locked};
 use crate::alloc::pause_points::{self, Point};
 use crate::alloc::scope_registry::{self, Charge};
+use crate::alloc::trace_config;
 use crate::base::reentrancy::Guard;
 use crate::capture::stack_table::{self, Class};
 use crate::symbols::symbolize;
 
 /// What the hot path must look at. Zero means: forward and return.
-static HOOKS: AtomicU32 = AtomicU32::new(0);
+static HOOKS: AtomicU32 = AtomicU32::new(ENV_PENDING);
 /// Global tracing (`memassert::start`) is on.
 pub(crate) const TRACING: u32 = 1;
+/// `MEMASSERT_TRACEMALLOC` has not been read yet: the first allocation
+/// reads it ([`trace_config`]), then this bit is clear for good.
+const ENV_PENDING: u32 = 2;
 /// The number of open [`Scope`](crate::Scope)s lives in the bits from
 /// here up: counting them in the same word as the flags makes "a scope is
 /// open" change atomically with the count (a separate counter and flag
@@ -64,7 +68,14 @@ pub(crate) fn hook(bit: u32) -> bool {
 pub(crate) fn on_alloc(ptr: *mut u8, size: usize) {
     // Inside the tracker already (its own bookkeeping allocating): untracked.
     let Some(_guard) = Guard::enter() else { return };
-    let hooks = HOOKS.load(Relaxed);
+    let mut hooks = HOOKS.load(Relaxed);
+    if hooks & ENV_PENDING != 0 {
+        // The first allocation: whoever clears the bit reads the variable.
+        if HOOKS.fetch_and(!ENV_PENDING, Relaxed) & ENV_PENDING != 0 {
+            trace_config::start_from_env();
+        }
+        hooks = HOOKS.load(Relaxed);
+    }
     if hooks & PROBE != 0 {
         INSTALLED.store(true, Relaxed);
     }
@@ -283,6 +294,13 @@ pub fn is_installed() -> bool {
     }
     set_hook(PROBE, false);
     INSTALLED.load(Relaxed)
+}
+
+/// Records that the tracker is this binary's global allocator (it is
+/// running), and makes sure a forked child turns tracking off.
+pub(crate) fn mark_installed() {
+    INSTALLED.store(true, Relaxed);
+    register_fork_handler();
 }
 
 /// Set in a child process made by `fork()` from a process that had the
