@@ -22,7 +22,7 @@ static HOOKS: AtomicU32 = AtomicU32::new(ENV_PENDING);
 /// Global tracing (`memassert::start`) is on.
 pub(crate) const TRACING: u32 = 1;
 /// `MEMASSERT_TRACEMALLOC` has not been read yet: the first allocation
-/// reads it ([`trace_config`]), then this bit is clear for good.
+/// reads it (`trace_config`), then this bit is clear for good.
 const ENV_PENDING: u32 = 2;
 /// The number of open [`Scope`](crate::Scope)s lives in the bits from
 /// here up: counting them in the same word as the flags makes "a scope is
@@ -72,7 +72,11 @@ pub(crate) fn on_alloc(ptr: *mut u8, size: usize) {
     if hooks & ENV_PENDING != 0 {
         // The first allocation: whoever clears the bit reads the variable.
         if HOOKS.fetch_and(!ENV_PENDING, Relaxed) & ENV_PENDING != 0 {
-            trace_config::start_from_env();
+            if let trace_config::EnvRequest::Start(frames) = trace_config::read_env() {
+                mark_installed();
+                trace_config::set_limit(frames);
+                set_hook(TRACING, true);
+            }
         }
         hooks = HOOKS.load(Relaxed);
     }
@@ -298,7 +302,7 @@ pub fn is_installed() -> bool {
 
 /// Records that the tracker is this binary's global allocator (it is
 /// running), and makes sure a forked child turns tracking off.
-pub(crate) fn mark_installed() {
+fn mark_installed() {
     INSTALLED.store(true, Relaxed);
     register_fork_handler();
 }

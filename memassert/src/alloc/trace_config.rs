@@ -5,7 +5,7 @@
 //! the first allocation that reaches the tracker, so any program or test
 //! binary with the tracker installed can be profiled without code changes.
 //! The variable is read there, inside the allocator, exactly once: the
-//! hot path's hook word starts with [`ENV_PENDING`] set, the first
+//! hot path's hook word starts with `recording`'s `ENV_PENDING` bit set, the first
 //! allocation clears it and reads the variable with `libc::getenv` (std's
 //! `env::var` allocates and takes std's environment lock, either of which
 //! could recurse or deadlock inside the allocator), and from then on the
@@ -17,9 +17,11 @@
 //! targets other than Unix the variable is not read (no allocation-free
 //! way to read it is used there); call [`start`](crate::start) instead.
 
+// Elsewhere the variable is not read: its parser and name stay for tests.
+#![cfg_attr(not(unix), allow(dead_code))]
+
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use crate::alloc::recording;
 use crate::capture::sink::MAX_RAW_FRAMES;
 use crate::capture::stack_capture;
 
@@ -37,12 +39,12 @@ pub(crate) fn limit() -> usize {
     LIMIT.load(Relaxed)
 }
 
-/// Starts tracing with `frames` frames a traceback (checked by the caller).
-/// Atomics only: safe from inside the allocator.
-pub(crate) fn start_tracing(frames: usize) {
+/// Sets the traceback limit to `frames` (checked by the caller) and makes
+/// captures deep enough for it. Atomics only: safe from inside the
+/// allocator.
+pub(crate) fn set_limit(frames: usize) {
     LIMIT.store(frames, Relaxed);
     stack_capture::ensure_depth(frames);
-    recording::set_hook(recording::TRACING, true);
 }
 
 /// What `MEMASSERT_TRACEMALLOC`'s value asks for.
@@ -88,10 +90,15 @@ pub(crate) fn parse(value: &[u8]) -> EnvRequest {
     }
 }
 
-/// Reads `MEMASSERT_TRACEMALLOC` and acts on it. Called once, by the first
-/// allocation that reaches the tracker (with the reentrancy guard held).
-/// Allocates nothing.
-pub(crate) fn start_from_env() {
+/// Reads `MEMASSERT_TRACEMALLOC`: called once, by the first allocation
+/// that reaches the tracker (with the reentrancy guard held), which starts
+/// tracing on [`EnvRequest::Start`]. Allocates nothing; an invalid value
+/// aborts here.
+pub(crate) fn read_env() -> EnvRequest {
+    #[cfg(not(unix))]
+    {
+        EnvRequest::Off
+    }
     #[cfg(unix)]
     {
         // SAFETY: a NUL-terminated name; the pointer returned is read at
@@ -102,17 +109,13 @@ pub(crate) fn start_from_env() {
         let value = unsafe {
             let ptr = libc::getenv(c"MEMASSERT_TRACEMALLOC".as_ptr());
             if ptr.is_null() {
-                return;
+                return EnvRequest::Off;
             }
             std::ffi::CStr::from_ptr(ptr).to_bytes()
         };
         match parse(value) {
-            EnvRequest::Off => {}
-            EnvRequest::Start(frames) => {
-                recording::mark_installed();
-                start_tracing(frames);
-            }
             EnvRequest::Invalid => invalid(value),
+            request => request,
         }
     }
 }

@@ -127,5 +127,10 @@ mod tests {
         assert!(glob_match("a*b*c", "aXXbYYc"));
         assert!(!glob_match("a*b*c", "aXXbYY"));
         assert!(glob_match("[", "["));
+        // fnmatch: `^` is a member, not a negation.
+        assert!(glob_match("[^ab].py", "^.py"));
+        assert!(glob_match("[^ab].py", "a.py"));
+        assert!(!glob_match("[^ab].py", "c.py"));
+        assert!(glob_match("[!ab].py", "c.py"));
     }
 }

@@ -76,7 +76,8 @@ pub fn start(frames: usize) {
     );
     // Read the environment now, not from inside an allocation later.
     crate::symbols::paths::workspace_root();
-    trace_config::start_tracing(frames);
+    trace_config::set_limit(frames);
+    recording::set_hook(TRACING, true);
 }
 
 /// Stops tracing and forgets every traced block (tracemalloc's `stop()`).
