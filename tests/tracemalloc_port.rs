@@ -1111,7 +1111,9 @@ fn sites(stats: &[Statistic]) -> Vec<(String, usize, usize)> {
 }
 
 fn owned(rows: &[(&str, usize, usize)]) -> Vec<(String, usize, usize)> {
-    rows.iter().map(|&(s, a, b)| (s.to_string(), a, b)).collect()
+    rows.iter()
+        .map(|&(s, a, b)| (s.to_string(), a, b))
+        .collect()
 }
 
 /// tracemalloc.py `Statistic._sort_key` (`(size, count, traceback)`, sorted
@@ -1144,10 +1146,16 @@ fn snapshot_test_statistics_ties_sort_as_cpython() {
     // Five 10-byte one-block sites, as raw traces in this order:
     // a.py:1, b.py:2, a.py:3, c.py:1, b.py:1.
     let five = Snapshot::from_traces(
-        [("a.py", 1), ("b.py", 2), ("a.py", 3), ("c.py", 1), ("b.py", 1)]
-            .iter()
-            .map(|&at| trace(10, &[at]))
-            .collect(),
+        [
+            ("a.py", 1),
+            ("b.py", 2),
+            ("a.py", 3),
+            ("c.py", 1),
+            ("b.py", 1),
+        ]
+        .iter()
+        .map(|&at| trace(10, &[at]))
+        .collect(),
         1,
     );
     let cpython = owned(&[
@@ -1215,11 +1223,12 @@ fn snapshot_test_compare_to_ties_sort_as_cpython() {
             })
             .collect()
     };
-    let owned5 = |r: &[(&str, usize, isize, usize, isize)]| -> Vec<(String, usize, isize, usize, isize)> {
-        r.iter()
-            .map(|&(s, a, b, c, d)| (s.to_string(), a, b, c, d))
-            .collect()
-    };
+    let owned5 =
+        |r: &[(&str, usize, isize, usize, isize)]| -> Vec<(String, usize, isize, usize, isize)> {
+            r.iter()
+                .map(|&(s, a, b, c, d)| (s.to_string(), a, b, c, d))
+                .collect()
+        };
     // snapshot2.compare_to(snapshot, 'filename', cumulative=True)
     assert_eq!(
         rows(&snapshot2.compare_to_cumulative(&snapshot, Key::File)),
@@ -1246,7 +1255,12 @@ fn snapshot_test_compare_to_ties_sort_as_cpython() {
     let one = |size, file| trace(size, &[(file, 1)]);
     let old = Snapshot::from_traces(vec![one(10, "a.py"), one(10, "c.py")], 1);
     let new = Snapshot::from_traces(
-        vec![one(10, "b.py"), one(10, "d.py"), one(20, "a.py"), one(20, "a.py")],
+        vec![
+            one(10, "b.py"),
+            one(10, "d.py"),
+            one(20, "a.py"),
+            one(20, "a.py"),
+        ],
         1,
     );
     assert_eq!(
@@ -1276,16 +1290,22 @@ fn filters_test_filter_match_filename_sets_as_fnmatch() {
         ("[^ab].py", &["^.py", "a.py", "b.py"]),
         (
             "[!ab].py",
-            &["^.py", "c.py", "].py", "-.py", "!.py", "\\.py", "e.py", "d.py", "z.py"],
+            &[
+                "^.py", "c.py", "].py", "-.py", "!.py", "\\.py", "e.py", "d.py", "z.py",
+            ],
         ),
         (
             "[!^].py",
-            &["a.py", "b.py", "c.py", "].py", "-.py", "!.py", "\\.py", "e.py", "d.py", "z.py"],
+            &[
+                "a.py", "b.py", "c.py", "].py", "-.py", "!.py", "\\.py", "e.py", "d.py", "z.py",
+            ],
         ),
         ("[]].py", &["].py"]),
         (
             "[!]].py",
-            &["^.py", "a.py", "b.py", "c.py", "-.py", "!.py", "\\.py", "e.py", "d.py", "z.py"],
+            &[
+                "^.py", "a.py", "b.py", "c.py", "-.py", "!.py", "\\.py", "e.py", "d.py", "z.py",
+            ],
         ),
         ("[a-].py", &["a.py", "-.py"]),
         ("[z-a].py", &[]),
@@ -1356,7 +1376,10 @@ fn snapshot_test_format_traceback_oldest_limit() {
         tb.format(Some(1), false)
     );
     assert_eq!(tb.format(FrameLimit::All, false), tb.format(None, false));
-    assert_eq!(tb.format(FrameLimit::Newest(0), false), Vec::<String>::new());
+    assert_eq!(
+        tb.format(FrameLimit::Newest(0), false),
+        Vec::<String>::new()
+    );
     assert_eq!(tb.format(FrameLimit::Oldest(0), true), Vec::<String>::new());
 
     // Traceback((('a.py',1),('b.py',2),('c.py',3),('d.py',4))): site a.py.

@@ -78,7 +78,10 @@ pub(crate) fn parse(value: &[u8]) -> EnvRequest {
         if !b.is_ascii_digit() {
             return EnvRequest::Invalid;
         }
-        n = match n.checked_mul(10).and_then(|n| n.checked_add((b - b'0') as usize)) {
+        n = match n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add((b - b'0') as usize))
+        {
             Some(n) => n,
             None => return EnvRequest::Invalid,
         };

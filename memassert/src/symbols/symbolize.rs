@@ -356,11 +356,7 @@ pub(crate) fn traceback_until(stack: StackId, limit: usize, until: Option<&str>)
         .any(|r| r.frame.file == ELIDED_FILE && r.internal);
     let mut user: Vec<Resolved> = all.into_iter().filter(|r| !r.internal).collect();
     if let Some(until) = until {
-        if let Some(at) = user
-            .iter()
-            .skip(1)
-            .position(|r| r.frame.function == until)
-        {
+        if let Some(at) = user.iter().skip(1).position(|r| r.frame.function == until) {
             user.truncate(at + 1);
         }
     }

@@ -6,8 +6,8 @@ use std::fmt;
 
 use crate::alloc::live_table;
 use crate::alloc::recording::{self, require_installed, TRACING};
-use crate::base::reentrancy::Guard;
 use crate::alloc::trace_config;
+use crate::base::reentrancy::Guard;
 use crate::capture::stack_table;
 use crate::capture::stack_table::StackId;
 use crate::symbols::symbolize;
