@@ -263,7 +263,8 @@ pub fn take_snapshot() -> Snapshot {
     let mut per_stack: HashMap<StackId, Vec<usize>> = HashMap::new();
     live_table::for_each_traced(|size, stack| per_stack.entry(stack).or_default().push(size));
     // Symbolize once per distinct stack; stacks that differ only below the
-    // kept frames share one traceback. Sorted by traceback, then size, so the
+    // kept frames share one traceback (when their `total_nframe`, the depth
+    // below, agrees too). Sorted by traceback, then size, so the
     // snapshot's order does not depend on the table's.
     let mut by_traceback: HashMap<Traceback, Vec<usize>> = HashMap::new();
     for (stack, sizes) in per_stack {
