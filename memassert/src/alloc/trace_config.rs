@@ -97,30 +97,30 @@ pub(crate) fn parse(value: &[u8]) -> EnvRequest {
 /// that reaches the tracker (with the reentrancy guard held), which starts
 /// tracing on [`EnvRequest::Start`]. Allocates nothing; an invalid value
 /// aborts here.
+#[cfg(unix)]
 pub(crate) fn read_env() -> EnvRequest {
-    #[cfg(not(unix))]
-    {
-        EnvRequest::Off
-    }
-    #[cfg(unix)]
-    {
-        // SAFETY: a NUL-terminated name; the pointer returned is read at
-        // once, before anything else can change the environment on this
-        // thread. (std's `set_var` on another thread at this very moment
-        // would race, as it races any C code reading the environment; the
-        // first allocation of a process comes before any such thread.)
-        let value = unsafe {
-            let ptr = libc::getenv(c"MEMASSERT_TRACEMALLOC".as_ptr());
-            if ptr.is_null() {
-                return EnvRequest::Off;
-            }
-            std::ffi::CStr::from_ptr(ptr).to_bytes()
-        };
-        match parse(value) {
-            EnvRequest::Invalid => invalid(value),
-            request => request,
+    // SAFETY: a NUL-terminated name; the pointer returned is read at once,
+    // before anything else can change the environment on this thread.
+    // (std's `set_var` on another thread at this very moment would race, as
+    // it races any C code reading the environment; the first allocation of
+    // a process comes before any such thread.)
+    let value = unsafe {
+        let ptr = libc::getenv(c"MEMASSERT_TRACEMALLOC".as_ptr());
+        if ptr.is_null() {
+            return EnvRequest::Off;
         }
+        std::ffi::CStr::from_ptr(ptr).to_bytes()
+    };
+    match parse(value) {
+        EnvRequest::Invalid => invalid(value),
+        request => request,
     }
+}
+
+/// Not read off Unix (see the module docs).
+#[cfg(not(unix))]
+pub(crate) fn read_env() -> EnvRequest {
+    EnvRequest::Off
 }
 
 /// `PYTHONTRACEMALLOC: invalid number of frames`, and abort: written with
