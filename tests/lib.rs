@@ -51,3 +51,15 @@ pub fn this_test_binary() -> std::process::Command {
         None => std::process::Command::new(exe),
     }
 }
+
+/// A "dependency" that starts a thread in its own function and runs `f`
+/// there: no frame of the calling test is on that thread's stack.
+#[inline(never)]
+pub fn start_thread_running(f: fn()) {
+    std::thread::Builder::new()
+        .name("dependency".into())
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
+}

@@ -74,14 +74,149 @@ impl TestSpec {
         });
         speed_hint();
         let options = Scope::options().frames(self.frames);
+        if self.current_thread_only {
+            return options.start();
+        }
+        // The threads the body starts are its own, and so are those its
+        // thread started just before (a runtime `#[tokio::test]` built).
+        let mut options = options.spawned_threads();
+        options.adopt = true;
         if self.all_threads {
-            options.all_threads().start()
-        } else if self.current_thread_only {
-            options.start()
+            return options.all_threads().start();
+        }
+        if alone_in_process() {
+            // Nothing else runs tests here: everything the process
+            // allocates meanwhile is the body's, less std's work.
+            options.every_thread = true;
+            options = options.all_threads();
         } else {
-            options.follow(self.test).start()
+            // Before the scope opens: reading the debug info is a one-time
+            // cost that must not land inside the body.
+            options.names_its_code = crate::alloc::recording::names_with_lines_here(self.test);
+        }
+        options.follow(self.test).start()
+    }
+}
+
+/// Whether this test is the only one running in its process: under
+/// cargo-nextest (a process per test), or with one test thread
+/// (`--test-threads=1`, `RUST_TEST_THREADS=1`). Read once.
+pub fn alone_in_process() -> bool {
+    static ALONE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ALONE.get_or_init(|| {
+        let var = |name: &str| std::env::var(name).unwrap_or_default();
+        if var("NEXTEST_EXECUTION_MODE") == "process-per-test" || var("RUST_TEST_THREADS") == "1" {
+            return true;
+        }
+        let args: Vec<String> = std::env::args().collect();
+        args.iter().enumerate().any(|(i, a)| {
+            a == "--test-threads=1"
+                || (a == "--test-threads" && args.get(i + 1).is_some_and(|v| v == "1"))
+        })
+    })
+}
+
+/// How long a leak gate waits, at most, for threads the body started and
+/// did not join to finish (`MEMASSERT_SETTLE_MS`, default 1000).
+fn settle_limit() -> std::time::Duration {
+    static MS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let ms = *MS.get_or_init(|| {
+        std::env::var("MEMASSERT_SETTLE_MS")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(1000)
+    });
+    std::time::Duration::from_millis(ms)
+}
+
+/// Waiting for the threads the body started to finish before `leaks` is
+/// judged: done when the leak is within the limit (nothing to wait for),
+/// when none of them runs any more, or when [`settle_limit`] has passed.
+struct Settle {
+    limit: Option<usize>,
+    deadline: Option<std::time::Instant>,
+}
+
+impl Settle {
+    fn new(spec: &TestSpec) -> Settle {
+        Settle {
+            limit: spec.leaks,
+            deadline: None,
         }
     }
+
+    /// One look: `true` when there is nothing (more) to wait for.
+    fn done(&mut self, scope: &Scope) -> bool {
+        let Some(limit) = self.limit else { return true };
+        if scope.leaked_now().0 <= limit {
+            return true;
+        }
+        if scope.running_threads(&mut []) == 0 {
+            return true;
+        }
+        let deadline = *self
+            .deadline
+            .get_or_insert_with(|| std::time::Instant::now() + settle_limit());
+        std::time::Instant::now() >= deadline
+    }
+
+    /// What the report says of threads still running after the wait.
+    fn note(&self, spec: &TestSpec, scope: &Scope) -> Option<String> {
+        let limit = self.limit?;
+        if scope.leaked_now().0 <= limit {
+            return None;
+        }
+        let mut running = [crate::alloc::thread_owner::Straggler { stack: 0 }; 4];
+        let n = scope.running_threads(&mut running);
+        if n == 0 {
+            return None;
+        }
+        let mut note = format!(
+            "memassert: {n} thread{} started by {} still running after waiting {} ms for              {} (set MEMASSERT_SETTLE_MS to wait longer); what {} still hold{} counts as leaked.              Started at:",
+            if n == 1 { "" } else { "s" },
+            spec.test,
+            settle_limit().as_millis(),
+            if n == 1 { "it" } else { "them" },
+            if n == 1 { "it" } else { "they" },
+            if n == 1 { "s" } else { "" },
+        );
+        for straggler in &running[..n.min(running.len())] {
+            note.push_str("\n    ");
+            note.push_str(&report_render::started_at(straggler.stack));
+        }
+        note.push('\n');
+        Some(note)
+    }
+}
+
+/// The body's scope, settled ([`Settle`]) and finished.
+fn finish_settled(spec: &TestSpec, scope: Scope, settle: &Settle) -> (Report, Vec<String>) {
+    let mut notes: Vec<String> = settle.note(spec, &scope).into_iter().collect();
+    if let Some(why) = unchecked_threads(spec, &scope) {
+        notes.push(why);
+    }
+    (scope.finish().for_test(spec.test), notes)
+}
+
+/// Why the body's figures cannot be trusted, if they cannot: other tests
+/// run in this process, threads no scope owns (a pool or a runtime older
+/// than the test) allocated while the body ran, and the build has no debug
+/// info to tell by name whether that was the body's work.
+fn unchecked_threads(spec: &TestSpec, scope: &Scope) -> Option<String> {
+    if spec.current_thread_only || spec.all_threads || alone_in_process() {
+        return None;
+    }
+    let gated =
+        spec.max.is_some() || spec.leaks.is_some() || spec.allocs.is_some() || spec.total.is_some();
+    let unclaimed = crate::alloc::scope_registry::unclaimed() - scope.unclaimed_at_open;
+    if !gated || unclaimed == 0 || scope.names_its_code {
+        return None;
+    }
+    Some(format!(
+        "memassert: the limits of {} cannot be checked: while it ran, threads it did not start          (a thread pool or an async runtime older than the test) allocated {unclaimed} time{},          other tests run in this process, and this build has no debug info to tell whether          that was this test's work.\nFix: run it alone in its process (`cargo nextest run`, or          `cargo test -- --test-threads=1`), or set `debug = \"line-tables-only\"` (or more) in          the Cargo profile this test is built with, e.g. `[profile.release]` for `cargo test          --release`.\n",
+        spec.test,
+        if unclaimed == 1 { "" } else { "s" }
+    ))
 }
 
 /// The Cargo profile lines that make tracked tests fast in debug builds:
@@ -154,7 +289,12 @@ pub fn run_test<R: Outcome>(spec: &TestSpec, mut body: impl FnMut() -> R) -> R {
     if result.is_failure() {
         return result;
     }
-    check(spec, &scope.finish().for_test(spec.test));
+    let mut settle = Settle::new(spec);
+    while !settle.done(&scope) {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let (report, notes) = finish_settled(spec, scope, &settle);
+    check_with(spec, &report, notes);
     result
 }
 
@@ -176,7 +316,19 @@ pub async fn run_test_async<R: Outcome, Fut: Future<Output = R>>(
     if result.is_failure() {
         return result;
     }
-    check(spec, &scope.finish().for_test(spec.test));
+    let mut settle = Settle::new(spec);
+    // Between looks, the runtime may run the tasks that are finishing.
+    std::future::poll_fn(|cx| {
+        if settle.done(&scope) {
+            return std::task::Poll::Ready(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await;
+    let (report, notes) = finish_settled(spec, scope, &settle);
+    check_with(spec, &report, notes);
     result
 }
 
@@ -191,7 +343,22 @@ impl Scope {
 /// Checks every limit of `spec` against `report`; panics with all failures.
 #[track_caller]
 pub fn check(spec: &TestSpec, report: &Report) {
-    let failures = failures(spec, report);
+    check_with(spec, report, Vec::new());
+}
+
+/// [`check`], with what the run found besides the report: threads still
+/// running after the wait (said under a failing gate), or why the limits
+/// cannot be checked at all (a failure of its own).
+#[track_caller]
+fn check_with(spec: &TestSpec, report: &Report, notes: Vec<String>) {
+    let mut failures = failures(spec, report);
+    for note in notes {
+        if note.contains("cannot be checked") {
+            failures.push(note);
+        } else if !failures.is_empty() {
+            failures.push(note);
+        }
+    }
     if !failures.is_empty() {
         let mut message = failures.join("\n");
         if message.contains("<unknown>") {

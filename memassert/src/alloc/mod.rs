@@ -11,5 +11,6 @@ pub(crate) mod live_table;
 pub(crate) mod pause_points;
 pub(crate) mod recording;
 pub(crate) mod scope_registry;
+pub(crate) mod thread_owner;
 pub(crate) mod trace_config;
 pub(crate) mod tracker;

@@ -20,6 +20,9 @@ pub(crate) struct SiteRecord {
     pub(crate) total: usize,
     pub(crate) max_bytes: usize,
     pub(crate) max_blocks: usize,
+    /// The first other thread that allocated here (a name id of
+    /// `thread_owner`; 0: only the scope's own thread).
+    pub(crate) thread: u16,
 }
 
 /// What a [`Scope`](crate::Scope) (or [`track`](crate::track), or a
@@ -279,5 +282,25 @@ impl Report {
             .filter(|(_, tb)| tb.site() == site)
             .max_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp_tracemalloc(&b.1)))
             .map(|(_, tb)| tb)
+    }
+
+    /// The names of the other threads that allocated at `site` (with
+    /// `figure` above zero), sorted, without repeats.
+    pub(crate) fn site_threads(
+        &self,
+        site: &crate::Frame,
+        figure: impl Fn(&SiteRecord) -> usize,
+    ) -> Vec<String> {
+        let _untracked = Guard::enter();
+        let mut names: Vec<String> = self
+            .sites
+            .iter()
+            .filter(|s| s.thread != 0 && figure(s) > 0)
+            .filter(|s| self.traceback(s.stack).site() == site)
+            .map(|s| crate::alloc::thread_owner::thread_name(s.thread))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 }

@@ -96,6 +96,7 @@ fn top_list(
     stats: &[Statistic],
     top: usize,
     largest: impl Fn(&Frame) -> Option<Traceback>,
+    threads: impl Fn(&Frame) -> Vec<String>,
 ) -> String {
     let mut out = String::new();
     let shown = stats.len().min(top);
@@ -117,6 +118,10 @@ fn top_list(
             if let Some(tb) = largest(stat.traceback.site()) {
                 traceback_lines(&mut out, &tb);
             }
+        }
+        let threads = threads(stat.traceback.site());
+        if !threads.is_empty() {
+            let _ = writeln!(out, "    on thread {}", threads.join(", "));
         }
     }
     if stats.len() > shown {
@@ -141,6 +146,27 @@ fn by<'a>(
     move |site| report.largest_traceback(site, figure)
 }
 
+fn on<'a>(
+    report: &'a Report,
+    figure: fn(&SiteRecord) -> usize,
+) -> impl Fn(&Frame) -> Vec<String> + 'a {
+    move |site| report.site_threads(site, figure)
+}
+
+/// Where a thread was started, for reports: the innermost frame outside
+/// std of the stack that started it (`tests/a.rs:12 in a::t`).
+pub(crate) fn started_at(stack: u32) -> String {
+    if stack == u32::MAX {
+        return "(where: not recorded)".to_string();
+    }
+    let traceback = crate::symbols::symbolize::traceback(stack, 4);
+    match traceback.frames().first() {
+        Some(frame) if !frame.function.is_empty() => format!("{frame} in {}", frame.function),
+        Some(frame) => frame.to_string(),
+        None => "(where: std only)".to_string(),
+    }
+}
+
 /// The sites live at the peak.
 pub(crate) fn peak_sites(report: &Report, top: usize) -> String {
     top_list(
@@ -148,6 +174,7 @@ pub(crate) fn peak_sites(report: &Report, top: usize) -> String {
         &report.peak_statistics(Key::Line),
         top,
         by(report, |s| s.peak_bytes),
+        on(report, |s| s.peak_bytes),
     )
 }
 
@@ -158,6 +185,7 @@ pub(crate) fn leak_sites(report: &Report, top: usize) -> String {
         &report.statistics(Key::Line),
         top,
         by(report, |s| s.live_bytes),
+        on(report, |s| s.live_bytes),
     )
 }
 
@@ -168,6 +196,7 @@ pub(crate) fn alloc_sites(report: &Report, top: usize) -> String {
         &report.allocation_statistics(Key::Line),
         top,
         by(report, |s| s.allocs),
+        on(report, |s| s.allocs),
     )
 }
 
@@ -175,7 +204,13 @@ pub(crate) fn alloc_sites(report: &Report, top: usize) -> String {
 pub(crate) fn total_sites(report: &Report, top: usize) -> String {
     let mut stats = report.allocation_statistics(Key::Line);
     stats.sort_by(crate::tracemalloc::statistics::by_size);
-    top_list("by bytes allocated", &stats, top, by(report, |s| s.total))
+    top_list(
+        "by bytes allocated",
+        &stats,
+        top,
+        by(report, |s| s.total),
+        on(report, |s| s.total),
+    )
 }
 
 /// Growth lines in `compare_to` format, each with its source line.
