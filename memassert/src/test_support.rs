@@ -353,9 +353,9 @@ pub fn check(spec: &TestSpec, report: &Report) {
 fn check_with(spec: &TestSpec, report: &Report, notes: Vec<String>) {
     let mut failures = failures(spec, report);
     for note in notes {
-        if note.contains("cannot be checked") {
-            failures.push(note);
-        } else if !failures.is_empty() {
+        // A note that the limits cannot be checked fails on its own; the
+        // others only explain a failure.
+        if note.contains("cannot be checked") || !failures.is_empty() {
             failures.push(note);
         }
     }

@@ -478,6 +478,34 @@ pub(crate) fn footprint() -> (usize, usize) {
     (map.len(), bytes)
 }
 
+/// Whether a stack that starts a thread is inside one-time initialisation
+/// of a `static` (`Once`, `OnceLock`, `LazyLock`, `lazy_static`,
+/// `once_cell`): the thread is then the process's (a global pool's
+/// worker), not the code's that happened to trigger it. A runtime built by
+/// the code itself (tokio's `Builder::build`) is not one-time here.
+pub(crate) fn starts_threads_once(stack: StackId) -> bool {
+    let _untracked = Guard::enter();
+    request_frames(stack).iter().any(|r| {
+        let function = r.frame.function.as_str();
+        let file = r.frame.file.as_str();
+        let once = |s: &str| !s.contains("thread_local") && !s.starts_with("tokio::");
+        ONE_TIME_PREFIXES
+            .iter()
+            .any(|p| once(p) && function.starts_with(p))
+            || ONE_TIME_FILES.iter().any(|f| once(f) && file.contains(f))
+    })
+}
+
+/// Whether a frame of `path` (or its closures) in the stack has a file and
+/// line: the build has line tables for that code.
+pub(crate) fn names_with_lines(stack: StackId, path: &str) -> bool {
+    let _untracked = Guard::enter();
+    request_frames(stack).iter().any(|r| {
+        r.frame.file != "<unknown>"
+            && crate::symbols::pattern::within_function(path, &r.frame.function)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::inherent_path;
@@ -508,32 +536,4 @@ mod tests {
             assert_eq!(inherent_path(v0.to_string()), legacy);
         }
     }
-}
-
-/// Whether a stack that starts a thread is inside one-time initialisation
-/// of a `static` (`Once`, `OnceLock`, `LazyLock`, `lazy_static`,
-/// `once_cell`): the thread is then the process's (a global pool's
-/// worker), not the code's that happened to trigger it. A runtime built by
-/// the code itself (tokio's `Builder::build`) is not one-time here.
-pub(crate) fn starts_threads_once(stack: StackId) -> bool {
-    let _untracked = Guard::enter();
-    request_frames(stack).iter().any(|r| {
-        let function = r.frame.function.as_str();
-        let file = r.frame.file.as_str();
-        let once = |s: &str| !s.contains("thread_local") && !s.starts_with("tokio::");
-        ONE_TIME_PREFIXES
-            .iter()
-            .any(|p| once(p) && function.starts_with(p))
-            || ONE_TIME_FILES.iter().any(|f| once(f) && file.contains(f))
-    })
-}
-
-/// Whether a frame of `path` (or its closures) in the stack has a file and
-/// line: the build has line tables for that code.
-pub(crate) fn names_with_lines(stack: StackId, path: &str) -> bool {
-    let _untracked = Guard::enter();
-    request_frames(stack).iter().any(|r| {
-        r.frame.file != "<unknown>"
-            && crate::symbols::pattern::within_function(path, &r.frame.function)
-    })
 }
