@@ -111,7 +111,10 @@ fn clean_item(i: &u32) {
 #[track_alloc(leaks = "0B")]
 #[should_panic(expected = "memassert: leaked 64")]
 fn built_rayon_pool_module_fn_leaks() {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
     let v: Vec<u32> = (0..100).collect();
     pool.install(|| v.par_iter().for_each(check_item));
 }
@@ -119,7 +122,10 @@ fn built_rayon_pool_module_fn_leaks() {
 #[test]
 #[track_alloc(leaks = "0B")]
 fn built_rayon_pool_module_fn_clean() {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
     let v: Vec<u32> = (0..100).collect();
     pool.install(|| v.par_iter().for_each(clean_item));
 }
@@ -154,11 +160,18 @@ fn global_rayon_join_module_fn_leaks() {
 /// Runs one ignored test of this binary alone in a child process.
 fn run_alone(test: &str) -> (bool, String) {
     let out = memassert_tests::this_test_binary()
-        .args(["--exact", test, "--ignored", "--test-threads=1", "--nocapture"])
+        .args([
+            "--exact",
+            test,
+            "--ignored",
+            "--test-threads=1",
+            "--nocapture",
+        ])
         .env("RUST_BACKTRACE", "0")
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
 

@@ -127,7 +127,7 @@ pub use reports::report_render::format_size_short;
 pub use reports::report_snapshot::{with_snapshot_options, SnapshotOptions};
 pub use scope::{track, Scope, ScopeOptions, DEFAULT_SCOPE_FRAMES};
 pub use size::{format_size, format_size_diff};
-pub use symbols::traceback::{Frame, Traceback};
+pub use symbols::traceback::{Frame, FrameLimit, Traceback};
 pub use tracemalloc::filter::Filter;
 pub use tracemalloc::mirror::{
     clear_traces, is_tracing, reset_peak, start, stop, take_snapshot, traceback_limit,

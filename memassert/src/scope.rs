@@ -206,12 +206,8 @@ impl ScopeOptions {
         crate::symbols::paths::workspace_root();
         let opened = {
             let _untracked = Guard::enter();
-            let opened = scope_registry::open(
-                self.all_threads,
-                self.every_thread,
-                self.sites,
-                self.follow,
-            );
+            let opened =
+                scope_registry::open(self.all_threads, self.every_thread, self.sites, self.follow);
             if opened.is_some() {
                 recording::scope_opened();
             }
@@ -391,8 +387,8 @@ impl Scope {
             return (0, 0);
         };
         let _untracked = Guard::enter();
-        let live = scope_registry::with_state(opened.scope, |s| (s.current, s.blocks))
-            .unwrap_or((0, 0));
+        let live =
+            scope_registry::with_state(opened.scope, |s| (s.current, s.blocks)).unwrap_or((0, 0));
         (
             live.0.saturating_sub(self.baseline_live.0),
             live.1.saturating_sub(self.baseline_live.1),

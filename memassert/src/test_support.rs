@@ -105,8 +105,7 @@ pub fn alone_in_process() -> bool {
     static ALONE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ALONE.get_or_init(|| {
         let var = |name: &str| std::env::var(name).unwrap_or_default();
-        if var("NEXTEST_EXECUTION_MODE") == "process-per-test" || var("RUST_TEST_THREADS") == "1"
-        {
+        if var("NEXTEST_EXECUTION_MODE") == "process-per-test" || var("RUST_TEST_THREADS") == "1" {
             return true;
         }
         let args: Vec<String> = std::env::args().collect();
@@ -207,7 +206,8 @@ fn unchecked_threads(spec: &TestSpec, scope: &Scope) -> Option<String> {
     if spec.current_thread_only || spec.all_threads || alone_in_process() {
         return None;
     }
-    let gated = spec.max.is_some() || spec.leaks.is_some() || spec.allocs.is_some() || spec.total.is_some();
+    let gated =
+        spec.max.is_some() || spec.leaks.is_some() || spec.allocs.is_some() || spec.total.is_some();
     let unclaimed = crate::alloc::scope_registry::unclaimed() - scope.unclaimed_at_open;
     if !gated || unclaimed == 0 || scope.names_its_code {
         return None;
@@ -353,9 +353,9 @@ pub fn check(spec: &TestSpec, report: &Report) {
 fn check_with(spec: &TestSpec, report: &Report, notes: Vec<String>) {
     let mut failures = failures(spec, report);
     for note in notes {
-        if note.contains("cannot be checked") {
-            failures.push(note);
-        } else if !failures.is_empty() {
+        // A note that the limits cannot be checked fails on its own; the
+        // others only explain a failure.
+        if note.contains("cannot be checked") || !failures.is_empty() {
             failures.push(note);
         }
     }
@@ -635,7 +635,7 @@ fn growth_at(growth: &[StatisticDiff], pattern: &str) -> Vec<StatisticDiff> {
     grown.sort_by(|a, b| {
         b.size_diff
             .cmp(&a.size_diff)
-            .then_with(|| a.traceback.cmp(&b.traceback))
+            .then_with(|| b.traceback.cmp_tracemalloc(&a.traceback))
     });
     grown
 }

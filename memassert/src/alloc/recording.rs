@@ -13,14 +13,18 @@ use crate::alloc::live_table::{self, Entry, Locked};
 use crate::alloc::pause_points::{self, Point};
 use crate::alloc::scope_registry::{self, Charge};
 use crate::alloc::thread_owner;
+use crate::alloc::trace_config;
 use crate::base::reentrancy::Guard;
 use crate::capture::stack_table::{self, Class};
 use crate::symbols::symbolize;
 
 /// What the hot path must look at. Zero means: forward and return.
-static HOOKS: AtomicU32 = AtomicU32::new(0);
+static HOOKS: AtomicU32 = AtomicU32::new(ENV_PENDING);
 /// Global tracing (`memassert::start`) is on.
 pub(crate) const TRACING: u32 = 1;
+/// `MEMASSERT_TRACEMALLOC` has not been read yet: the first allocation
+/// reads it (`trace_config`), then this bit is clear for good.
+const ENV_PENDING: u32 = 2;
 /// The number of open [`Scope`](crate::Scope)s lives in the bits from
 /// here up: counting them in the same word as the flags makes "a scope is
 /// open" change atomically with the count (a separate counter and flag
@@ -65,7 +69,18 @@ pub(crate) fn hook(bit: u32) -> bool {
 pub(crate) fn on_alloc(ptr: *mut u8, size: usize) {
     // Inside the tracker already (its own bookkeeping allocating): untracked.
     let Some(_guard) = Guard::enter() else { return };
-    let hooks = HOOKS.load(Relaxed);
+    let mut hooks = HOOKS.load(Relaxed);
+    if hooks & ENV_PENDING != 0 {
+        // The first allocation: whoever clears the bit reads the variable.
+        if HOOKS.fetch_and(!ENV_PENDING, Relaxed) & ENV_PENDING != 0 {
+            if let trace_config::EnvRequest::Start(frames) = trace_config::read_env() {
+                mark_installed();
+                trace_config::set_limit(frames);
+                set_hook(TRACING, true);
+            }
+        }
+        hooks = HOOKS.load(Relaxed);
+    }
     if hooks & PROBE != 0 {
         INSTALLED.store(true, Relaxed);
     }
@@ -342,6 +357,13 @@ pub fn is_installed() -> bool {
     }
     set_hook(PROBE, false);
     INSTALLED.load(Relaxed)
+}
+
+/// Records that the tracker is this binary's global allocator (it is
+/// running), and makes sure a forked child turns tracking off.
+fn mark_installed() {
+    INSTALLED.store(true, Relaxed);
+    register_fork_handler();
 }
 
 /// Set in a child process made by `fork()` from a process that had the

@@ -128,7 +128,6 @@ thread_local! {
     static INHERIT: Cell<ScopeRef> = const { Cell::new(0) };
 }
 
-
 fn own_record() -> Option<&'static Record> {
     let index = SELF.try_with(Cell::get).unwrap_or(0);
     (index != 0).then(|| &RECORDS[index - 1])
@@ -228,12 +227,9 @@ pub(crate) fn end(scope: ScopeRef, restore: ScopeRef) {
         if record.state.load(Ordering::Acquire) == FREE {
             continue;
         }
-        let _ = record.owner.compare_exchange(
-            scope,
-            restore,
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        );
+        let _ = record
+            .owner
+            .compare_exchange(scope, restore, Ordering::AcqRel, Ordering::Relaxed);
         let _ = record
             .started_in
             .compare_exchange(scope, 0, Ordering::AcqRel, Ordering::Relaxed);
@@ -296,8 +292,8 @@ fn claim() -> Option<usize> {
         let i = (start + k) % MAX_THREADS;
         let record = &RECORDS[i];
         let state = record.state.load(Ordering::Acquire);
-        let free = state == FREE
-            || (state == FINISHING && !tid_alive(record.tid.load(Ordering::Acquire)));
+        let free =
+            state == FREE || (state == FINISHING && !tid_alive(record.tid.load(Ordering::Acquire)));
         if free
             && record
                 .state
@@ -452,8 +448,7 @@ fn real() -> Option<Create> {
         if address == 0 {
             // SAFETY: as above; RTLD_NEXT skips this executable's own
             // definition (this function's caller).
-            address =
-                unsafe { libc::dlsym(libc::RTLD_NEXT, c"pthread_create".as_ptr()) } as usize;
+            address = unsafe { libc::dlsym(libc::RTLD_NEXT, c"pthread_create".as_ptr()) } as usize;
         }
         if address == 0 {
             return None;
@@ -572,7 +567,15 @@ pub(crate) fn thread_name(id: u16) -> String {
 fn kernel_name() -> [u8; 16] {
     let mut name = [0u8; 16];
     // SAFETY: PR_GET_NAME writes at most 16 bytes, NUL included.
-    unsafe { libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr() as libc::c_ulong, 0, 0, 0) };
+    unsafe {
+        libc::prctl(
+            libc::PR_GET_NAME,
+            name.as_mut_ptr() as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
     name
 }
 

@@ -170,11 +170,7 @@ impl Report {
     }
 
     pub(crate) fn traceback(&self, stack: StackId) -> Traceback {
-        let traceback = symbolize::traceback(stack, self.frames);
-        match self.test {
-            Some(test) => traceback.cut_at_function(test),
-            None => traceback,
-        }
+        symbolize::traceback_until(stack, self.frames, self.test)
     }
 
     pub(crate) fn site_records(&self) -> &[SiteRecord] {
@@ -247,11 +243,7 @@ impl Report {
     /// requested, `count` the number of requests (reallocations included).
     pub fn allocation_statistics(&self, key: Key) -> Vec<Statistic> {
         let mut stats = statistics::statistics(self.grouped(key, |s| (s.total, s.allocs)));
-        stats.sort_by(|a, b| {
-            (b.count, b.size)
-                .cmp(&(a.count, a.size))
-                .then_with(|| a.traceback.cmp(&b.traceback))
-        });
+        stats.sort_by(statistics::by_count);
         stats
     }
 
@@ -275,7 +267,8 @@ impl Report {
     }
 
     /// The full traceback that holds the most bytes among those whose site
-    /// is `site`, by the given figure.
+    /// is `site`, by the given figure; of equal ones, the one tracemalloc
+    /// would list first (the greatest, oldest frame first).
     pub(crate) fn largest_traceback(
         &self,
         site: &crate::Frame,
@@ -287,7 +280,7 @@ impl Report {
             .filter(|s| figure(s) > 0)
             .map(|s| (figure(s), self.traceback(s.stack)))
             .filter(|(_, tb)| tb.site() == site)
-            .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)))
+            .max_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp_tracemalloc(&b.1)))
             .map(|(_, tb)| tb)
     }
 

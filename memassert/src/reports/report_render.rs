@@ -59,14 +59,33 @@ pub(crate) fn summary(report: &Report) -> String {
     )
 }
 
-/// The indented frames of a traceback: `    src/a.rs:3 in a::f`.
+/// The indented frames of a traceback: `    src/a.rs:3 in a::f`; then, when
+/// the traceback limit cut frames off (its `total_nframe` is larger), how
+/// many: `    ... 3 more frames below (cut by the traceback limit)`.
 pub(crate) fn traceback_lines(out: &mut String, traceback: &Traceback) {
+    let mut shown = 0;
     for frame in traceback.frames() {
+        // The marker standing for frames left out of the middle
+        // (`... N frames omitted ...`) is not one of the stack's frames.
+        if !(frame.line == 0 && frame.file.starts_with("...")) {
+            shown += 1;
+        }
         if frame.function.is_empty() {
             let _ = writeln!(out, "    {frame}");
         } else {
             let _ = writeln!(out, "    {frame} in {}", frame.function);
         }
+    }
+    if let Some(more) = traceback
+        .total_nframe()
+        .and_then(|total| total.checked_sub(shown))
+        .filter(|&more| more > 0)
+    {
+        let _ = writeln!(
+            out,
+            "    ... {more} more frame{} below (cut by the traceback limit)",
+            if more == 1 { "" } else { "s" },
+        );
     }
 }
 
@@ -184,11 +203,7 @@ pub(crate) fn alloc_sites(report: &Report, top: usize) -> String {
 /// Where the bytes were requested, most bytes first.
 pub(crate) fn total_sites(report: &Report, top: usize) -> String {
     let mut stats = report.allocation_statistics(Key::Line);
-    stats.sort_by(|a, b| {
-        (b.size, b.count)
-            .cmp(&(a.size, a.count))
-            .then_with(|| a.traceback.cmp(&b.traceback))
-    });
+    stats.sort_by(crate::tracemalloc::statistics::by_size);
     top_list(
         "by bytes allocated",
         &stats,

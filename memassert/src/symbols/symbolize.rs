@@ -335,20 +335,31 @@ fn request_frames(stack: StackId) -> Vec<Resolved> {
 }
 
 /// The traceback of a stack: its site first, then the callers outside std,
-/// at most `limit` frames.
+/// at most `limit` frames; its `total_nframe` counts them all.
 ///
 /// When none of those `limit` frames is the user's workspace code (the
 /// allocation happened deep inside a dependency), the innermost workspace
 /// frame is kept anyway, after a marker frame that says how many were left
 /// out: a report always shows where the user's code asked.
 pub(crate) fn traceback(stack: StackId, limit: usize) -> Traceback {
+    traceback_until(stack, limit, None)
+}
+
+/// [`traceback`], without the frame of function `until` and those below
+/// it (never the site): a test's report stops at the test function.
+pub(crate) fn traceback_until(stack: StackId, limit: usize, until: Option<&str>) -> Traceback {
     let _untracked = Guard::enter();
     let limit = limit.max(1);
     let all = request_frames(stack);
     let elided = all
         .iter()
         .any(|r| r.frame.file == ELIDED_FILE && r.internal);
-    let user: Vec<Resolved> = all.into_iter().filter(|r| !r.internal).collect();
+    let mut user: Vec<Resolved> = all.into_iter().filter(|r| !r.internal).collect();
+    if let Some(until) = until {
+        if let Some(at) = user.iter().skip(1).position(|r| r.frame.function == until) {
+            user.truncate(at + 1);
+        }
+    }
     let in_reach = user.iter().take(limit).any(|r| r.workspace);
     let first_workspace = user.iter().position(|r| r.workspace);
     let frames: Vec<Frame> = match first_workspace {
@@ -367,9 +378,12 @@ pub(crate) fn traceback(stack: StackId, limit: usize) -> Traceback {
             frames.push(user[at].frame.clone());
             frames
         }
-        _ => user.into_iter().take(limit).map(|r| r.frame).collect(),
+        _ => user.iter().take(limit).map(|r| r.frame.clone()).collect(),
     };
-    Traceback::new(frames)
+    // How many frames the limit cut from: every frame of the capture that
+    // `frames` could have shown (a lower bound when the stack was deeper
+    // than the capture).
+    Traceback::new(frames).with_total_nframe(Some(user.len()))
 }
 
 /// Whether allocations with this stack count in scopes. Resolves the frames
@@ -464,6 +478,34 @@ pub(crate) fn footprint() -> (usize, usize) {
     (map.len(), bytes)
 }
 
+/// Whether a stack that starts a thread is inside one-time initialisation
+/// of a `static` (`Once`, `OnceLock`, `LazyLock`, `lazy_static`,
+/// `once_cell`): the thread is then the process's (a global pool's
+/// worker), not the code's that happened to trigger it. A runtime built by
+/// the code itself (tokio's `Builder::build`) is not one-time here.
+pub(crate) fn starts_threads_once(stack: StackId) -> bool {
+    let _untracked = Guard::enter();
+    request_frames(stack).iter().any(|r| {
+        let function = r.frame.function.as_str();
+        let file = r.frame.file.as_str();
+        let once = |s: &str| !s.contains("thread_local") && !s.starts_with("tokio::");
+        ONE_TIME_PREFIXES
+            .iter()
+            .any(|p| once(p) && function.starts_with(p))
+            || ONE_TIME_FILES.iter().any(|f| once(f) && file.contains(f))
+    })
+}
+
+/// Whether a frame of `path` (or its closures) in the stack has a file and
+/// line: the build has line tables for that code.
+pub(crate) fn names_with_lines(stack: StackId, path: &str) -> bool {
+    let _untracked = Guard::enter();
+    request_frames(stack).iter().any(|r| {
+        r.frame.file != "<unknown>"
+            && crate::symbols::pattern::within_function(path, &r.frame.function)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::inherent_path;
@@ -494,32 +536,4 @@ mod tests {
             assert_eq!(inherent_path(v0.to_string()), legacy);
         }
     }
-}
-
-/// Whether a stack that starts a thread is inside one-time initialisation
-/// of a `static` (`Once`, `OnceLock`, `LazyLock`, `lazy_static`,
-/// `once_cell`): the thread is then the process's (a global pool's
-/// worker), not the code's that happened to trigger it. A runtime built by
-/// the code itself (tokio's `Builder::build`) is not one-time here.
-pub(crate) fn starts_threads_once(stack: StackId) -> bool {
-    let _untracked = Guard::enter();
-    request_frames(stack).iter().any(|r| {
-        let function = r.frame.function.as_str();
-        let file = r.frame.file.as_str();
-        let once = |s: &str| !s.contains("thread_local") && !s.starts_with("tokio::");
-        ONE_TIME_PREFIXES
-            .iter()
-            .any(|p| once(p) && function.starts_with(p))
-            || ONE_TIME_FILES.iter().any(|f| once(f) && file.contains(f))
-    })
-}
-
-/// Whether a frame of `path` (or its closures) in the stack has a file and
-/// line: the build has line tables for that code.
-pub(crate) fn names_with_lines(stack: StackId, path: &str) -> bool {
-    let _untracked = Guard::enter();
-    request_frames(stack).iter().any(|r| {
-        r.frame.file != "<unknown>"
-            && crate::symbols::pattern::within_function(path, &r.frame.function)
-    })
 }
