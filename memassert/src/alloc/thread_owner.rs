@@ -85,7 +85,8 @@ struct Record {
     /// The scope the thread was started in, if it was (0: adopted or none):
     /// the threads a scope waits for before judging leaks.
     started_in: AtomicU64,
-    /// The stack that started it, when its creator was owned.
+    /// The stack that started it plus one (0: not recorded; all-zero
+    /// records keep the table in `.bss`).
     stack: AtomicU32,
     /// The kernel's thread id, once started.
     tid: AtomicU64,
@@ -105,7 +106,7 @@ const EMPTY: Record = Record {
     creator: AtomicU64::new(0),
     owner: AtomicU64::new(0),
     started_in: AtomicU64::new(0),
-    stack: AtomicU32::new(NO_STACK),
+    stack: AtomicU32::new(0),
     tid: AtomicU64::new(0),
     process: std::sync::atomic::AtomicBool::new(false),
     creator_name: AtomicU64::new(0),
@@ -260,7 +261,7 @@ pub(crate) fn running_started_in(scope: ScopeRef, out: &mut [Straggler]) -> usiz
         if alive {
             if let Some(slot) = out.get_mut(n) {
                 *slot = Straggler {
-                    stack: record.stack.load(Ordering::Relaxed),
+                    stack: record.stack.load(Ordering::Relaxed).wrapping_sub(1),
                 };
             }
             n += 1;
@@ -318,7 +319,7 @@ fn prepare(start: usize, arg: usize) -> Option<usize> {
     record.arg.store(arg, Ordering::Relaxed);
     record.creator.store(own_serial(), Ordering::Relaxed);
     record.tid.store(0, Ordering::Relaxed);
-    record.stack.store(NO_STACK, Ordering::Relaxed);
+    record.stack.store(0, Ordering::Relaxed);
     let name = kernel_name();
     let (a, b) = name.split_at(8);
     record.creator_name.store(
@@ -339,7 +340,7 @@ fn prepare(start: usize, arg: usize) -> Option<usize> {
         // Where it was started (for reports), and whether that was one-time
         // initialisation: then the thread is the process's, not the scope's.
         let (stack, one_time) = thread_start_stack();
-        record.stack.store(stack, Ordering::Relaxed);
+        record.stack.store(stack.wrapping_add(1), Ordering::Relaxed);
         if one_time {
             owner = 0;
         }
