@@ -142,11 +142,13 @@ fn record_new(ptr: *mut u8, size: usize, hooks: u32, charge: Charge) {
         // an all-threads scope takes it (less std's work, below). One that
         // is not alone in its process takes it only if it runs the
         // workspace's code (what a runtime's or a pool's own threads do for
-        // themselves is theirs), and so does one alone for a thread started
-        // by one-time initialisation (a global pool's worker starting up). Counting scopes capture no stack and take
+        // themselves is theirs). One alone takes everything: with no names
+        // (a release build) nothing else could be told apart, and a gate
+        // must not pass a leak; what pools keep for themselves is known
+        // infrastructure (`suppressions`). Counting scopes capture no stack and take
         // everything.
         if !scope_registry::wants_stacks(all)
-            || (scope_registry::takes_every_thread(all) && !thread_owner::on_process_thread())
+            || scope_registry::takes_every_thread(all)
             || symbolize::runs_workspace_code(stack)
         {
             scope = all;

@@ -90,8 +90,6 @@ struct Record {
     stack: AtomicU32,
     /// The kernel's thread id, once started.
     tid: AtomicU64,
-    /// Started inside one-time initialisation: the process's thread.
-    process: std::sync::atomic::AtomicBool,
     /// The creator's name, which an unnamed thread inherits (two halves).
     creator_name: AtomicU64,
     creator_name2: AtomicU64,
@@ -108,7 +106,6 @@ const EMPTY: Record = Record {
     started_in: AtomicU64::new(0),
     stack: AtomicU32::new(0),
     tid: AtomicU64::new(0),
-    process: std::sync::atomic::AtomicBool::new(false),
     creator_name: AtomicU64::new(0),
     creator_name2: AtomicU64::new(0),
 };
@@ -143,13 +140,6 @@ pub(crate) fn owner() -> ScopeRef {
         Some(record) => record.owner.load(Ordering::Acquire),
         None => 0,
     }
-}
-
-/// Whether this thread was started inside one-time initialisation (a
-/// global pool's worker): the process's, doing its own work unless it runs
-/// the workspace's code.
-pub(crate) fn on_process_thread() -> bool {
-    own_record().is_some_and(|r| r.process.load(Ordering::Relaxed))
 }
 
 /// Whether this thread was started by a thread of the program's own (a
@@ -335,7 +325,6 @@ fn prepare(start: usize, arg: usize) -> Option<usize> {
         Ordering::Relaxed,
     );
     let mut owner = owner;
-    record.process.store(false, Ordering::Relaxed);
     if owner != 0 {
         // Where it was started (for reports), and whether that was one-time
         // initialisation: then the thread is the process's, not the scope's.
@@ -344,7 +333,6 @@ fn prepare(start: usize, arg: usize) -> Option<usize> {
         if one_time {
             owner = 0;
         }
-        record.process.store(one_time, Ordering::Relaxed);
     }
     record.owner.store(owner, Ordering::Relaxed);
     record.started_in.store(owner, Ordering::Relaxed);
