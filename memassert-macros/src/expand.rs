@@ -103,6 +103,10 @@ fn spec(args: &Args, name: &str) -> TokenStream {
             .map(|p| syn::LitStr::new(&p.value, p.span));
         fields.push(quote! { no_growth: &[#(#patterns),*], });
     }
+    if !args.ignore.is_empty() {
+        let patterns = args.ignore.iter().map(|p| syn::LitStr::new(&p.value, p.span));
+        fields.push(quote! { ignore: &[#(#patterns),*], });
+    }
     for (field, value) in [
         ("repeat", &args.repeat),
         ("frames", &args.frames),

@@ -4,10 +4,12 @@
 use std::collections::HashMap;
 use std::future::Future;
 
+use crate::reports::not_counted;
 use crate::reports::report::Report;
 use crate::reports::report_render::{self, sizes_pair};
 use crate::scope::Scope;
 use crate::symbols::pattern::{glob_match, split_line, within_function};
+use crate::symbols::suppressions;
 use crate::symbols::traceback::{Frame, Traceback};
 use crate::tracemalloc::statistics::{Key, StatisticDiff};
 
@@ -30,6 +32,9 @@ pub struct TestSpec {
     pub written: &'static [(&'static str, &'static str)],
     /// `no_growth`: site patterns whose live bytes must not grow.
     pub no_growth: &'static [&'static str],
+    /// `ignore`: function paths whose leaked blocks the `leaks` gate does
+    /// not count (listed as "Not counted" in a failure report).
+    pub ignore: &'static [&'static str],
     /// `repeat`: runs of the body (at least 1).
     pub repeat: usize,
     /// `frames`: traceback depth.
@@ -56,6 +61,7 @@ impl TestSpec {
         total: None,
         written: &[],
         no_growth: &[],
+        ignore: &[],
         repeat: 1,
         frames: crate::scope::DEFAULT_SCOPE_FRAMES,
         top: 10,
@@ -191,7 +197,25 @@ impl Scope {
 /// Checks every limit of `spec` against `report`; panics with all failures.
 #[track_caller]
 pub fn check(spec: &TestSpec, report: &Report) {
-    let failures = failures(spec, report);
+    // The `leaks` gate does not count known infrastructure and the user's
+    // suppressions; what it leaves out is listed under the figures.
+    let (counted, not_counted, unreadable) = match spec.leaks {
+        None => (None, Vec::new(), None),
+        Some(_) => {
+            let (file, unreadable) = match suppressions::from_env() {
+                Ok(file) => (file, None),
+                Err(why) => (Vec::new(), Some(why)),
+            };
+            let all = suppressions::all(spec.ignore, file);
+            let (counted, not_counted) = not_counted::split(report, &all, spec.file, spec.test);
+            (Some(counted), not_counted, unreadable)
+        }
+    };
+    let counted = counted.as_ref().unwrap_or(report);
+    let mut failures = failures(spec, counted);
+    if let Some(why) = unreadable {
+        failures.push(format!("memassert: {why} (in {})\n", spec.test));
+    }
     if !failures.is_empty() {
         let mut message = failures.join("\n");
         if message.contains("<unknown>") {
@@ -200,7 +224,11 @@ pub fn check(spec: &TestSpec, report: &Report) {
                  in the Cargo profile this test is built with to see its files and lines)\n",
             );
         }
-        message.push_str(&format!("Measured: {}", report_render::summary(report)));
+        message.push_str(&format!("Measured: {}", report_render::summary(counted)));
+        if !not_counted.is_empty() {
+            message.push('\n');
+            message.push_str(report_render::not_counted_lines(&not_counted).trim_end());
+        }
         if let Some(dir) = std::env::var_os("MEMASSERT_DUMP") {
             message.push_str(&dump(report, spec.test, dir.as_ref()));
         }
