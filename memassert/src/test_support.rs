@@ -79,6 +79,7 @@ impl TestSpec {
             format!("#[memassert::track_alloc] on {}", self.test)
         });
         speed_hint();
+        crate::symbols::warm_up::warm_up();
         let options = Scope::options().frames(self.frames);
         if self.all_threads {
             options.all_threads().start()

@@ -16,3 +16,4 @@ pub(crate) mod suppressions;
 pub(crate) mod symbol_source;
 pub(crate) mod symbolize;
 pub(crate) mod traceback;
+pub(crate) mod warm_up;

@@ -561,6 +561,17 @@ fn captured_output(frames: &[Resolved], site: usize) -> bool {
         .is_some_and(|r| r.stdio)
 }
 
+/// Resolves every frame of `stack` (whatever its class), loading the debug
+/// info of the objects it runs in: see `symbols::warm_up`.
+pub(crate) fn warm(stack: StackId) {
+    let _untracked = Guard::enter();
+    for &ip in stack_table::ips(stack).iter() {
+        if ip != crate::capture::sink::ELIDED {
+            resolve(ip);
+        }
+    }
+}
+
 /// Whether the stack runs code of the function `path`: a frame of `path`
 /// itself, or of its closures, async blocks and nested functions
 /// (`path::{{closure}}`, `path::inner`). Resolves every frame.
