@@ -79,7 +79,7 @@ impl TestSpec {
             format!("#[memassert::track_alloc] on {}", self.test)
         });
         speed_hint();
-        crate::symbols::warm_up::warm_up();
+        warm_up(self.frames);
         let options = Scope::options().frames(self.frames);
         if self.all_threads {
             options.all_threads().start()
@@ -89,6 +89,21 @@ impl TestSpec {
             options.follow(self.test).start()
         }
     }
+}
+
+/// Before a body's scope opens: what the tracker loads once per process
+/// (`symbols::warm_up`: the unwinder's module list, the debug info), then
+/// one tracked allocation in a throwaway scope of this thread, so that the
+/// allocation path's own frames are resolved and this thread's capture
+/// caches exist. The body's first allocation then costs what a new site
+/// costs later (`cargo run --release --example first_alloc`).
+fn warm_up(frames: usize) {
+    crate::symbols::warm_up::warm_up();
+    let scope = Scope::options().frames(frames).start();
+    let mut block: Vec<u8> = Vec::with_capacity(1);
+    block.extend_from_slice(&[1, 2, 3]);
+    drop(std::hint::black_box(block));
+    drop(scope.finish());
 }
 
 /// The Cargo profile lines that make tracked tests fast in debug builds:
