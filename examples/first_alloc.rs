@@ -57,9 +57,24 @@ fn main() {
         drop((a, b, c, d));
         times = [t1, t2, t3, t4];
     });
-    println!("scope open (loads what the tracker needs once): {}", ms(opened));
-    println!("first allocation in the body (a new site):      {}", ms(times[0]));
-    println!("second allocation (another new site):           {}", ms(times[1]));
-    println!("the first site again:                           {}", ms(times[2]));
-    println!("a third new site:                               {}", ms(times[3]));
+    println!(
+        "scope open (loads what the tracker needs once): {}",
+        ms(opened)
+    );
+    println!(
+        "first allocation in the body (a new site):      {}",
+        ms(times[0])
+    );
+    println!(
+        "second allocation (another new site):           {}",
+        ms(times[1])
+    );
+    println!(
+        "the first site again:                           {}",
+        ms(times[2])
+    );
+    println!(
+        "a third new site:                               {}",
+        ms(times[3])
+    );
 }

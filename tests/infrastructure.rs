@@ -103,8 +103,14 @@ fn passes(test: &str, env: &[(&str, &str)], not_counted: &str) {
     let mut planted = env.to_vec();
     planted.push(("MEMASSERT_PLANT", "1"));
     let (passed, text) = run_alone(test, &planted);
-    assert!(!passed && text.contains(PLANTED), "{test} {planted:?} should fail:\n{text}");
-    assert!(text.contains(not_counted), "{test}: no {not_counted:?} in:\n{text}");
+    assert!(
+        !passed && text.contains(PLANTED),
+        "{test} {planted:?} should fail:\n{text}"
+    );
+    assert!(
+        text.contains(not_counted),
+        "{test}: no {not_counted:?} in:\n{text}"
+    );
 }
 
 #[test]
@@ -163,7 +169,10 @@ fn suppressions_file_ignores_a_user_pattern() {
     );
     // Without the file, the registry's block is the test's.
     let (passed, text) = run_alone("alone::ignored_by_the_suppressions_file", &[]);
-    assert!(!passed && text.contains("memassert: leaked 1.1 KiB in 2 blocks"), "{text}");
+    assert!(
+        !passed && text.contains("memassert: leaked 1.1 KiB in 2 blocks"),
+        "{text}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 

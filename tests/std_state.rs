@@ -84,8 +84,20 @@ mod alone {
     fn debug_printed_into_captured_output() {
         // A dependency's `Debug` (`f.pad("Empty")`), then a derived one.
         println!("{:?}", rayon::iter::empty::<u8>());
-        println!("{:?}", Point { x: 1, label: "a point with a long label, to grow the buffer" });
-        eprintln!("{:#?}", Point { x: 2, label: "to stderr" });
+        println!(
+            "{:?}",
+            Point {
+                x: 1,
+                label: "a point with a long label, to grow the buffer"
+            }
+        );
+        eprintln!(
+            "{:#?}",
+            Point {
+                x: 2,
+                label: "to stderr"
+            }
+        );
         plant();
     }
 
@@ -114,7 +126,10 @@ fn passes(test: &str, env: &[(&str, &str)]) {
     let mut planted = env.to_vec();
     planted.push(("MEMASSERT_PLANT", "1"));
     let (passed, text) = run_alone(test, &planted);
-    assert!(!passed && text.contains(PLANTED), "{test} {planted:?} should fail:\n{text}");
+    assert!(
+        !passed && text.contains(PLANTED),
+        "{test} {planted:?} should fail:\n{text}"
+    );
 }
 
 #[test]

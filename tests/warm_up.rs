@@ -27,7 +27,11 @@ fn body_makes_no_one_time_load() {
     let more = elsewhere();
     let on_another_thread = std::thread::spawn(|| elsewhere().len()).join().unwrap();
     assert_eq!(more.len() + on_another_thread + *first as usize, 21);
-    assert_eq!(one_time_loads(), before, "the body loaded what the scope's opening should have");
+    assert_eq!(
+        one_time_loads(),
+        before,
+        "the body loaded what the scope's opening should have"
+    );
 }
 
 #[test]

@@ -418,7 +418,11 @@ mod tests {
         let patterns: Vec<_> = args.ignore.iter().map(|p| p.value.as_str()).collect();
         assert_eq!(
             patterns,
-            ["a::b", "crossbeam_deque::deque::Injector<T>::push", "c::D::e"]
+            [
+                "a::b",
+                "crossbeam_deque::deque::Injector<T>::push",
+                "c::D::e"
+            ]
         );
     }
 
@@ -511,7 +515,9 @@ mod tests {
         assert!(error("no_growth = []").starts_with("no_growth needs at least one pattern"));
         assert!(error("no_growth = \"\"").starts_with("empty no_growth pattern"));
         assert!(error("no_growth").starts_with("missing value for `no_growth`"));
-        assert!(error("ignore = \"src/pool.rs\"").starts_with("invalid ignore pattern \"src/pool.rs\""));
+        assert!(
+            error("ignore = \"src/pool.rs\"").starts_with("invalid ignore pattern \"src/pool.rs\"")
+        );
         assert!(error("ignore = \"pool\"").starts_with("invalid ignore pattern"));
         assert!(error("ignore = []").starts_with("ignore needs at least one pattern"));
         assert!(error("ignore = 3").starts_with("ignore takes a function path"));

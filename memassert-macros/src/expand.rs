@@ -104,7 +104,10 @@ fn spec(args: &Args, name: &str) -> TokenStream {
         fields.push(quote! { no_growth: &[#(#patterns),*], });
     }
     if !args.ignore.is_empty() {
-        let patterns = args.ignore.iter().map(|p| syn::LitStr::new(&p.value, p.span));
+        let patterns = args
+            .ignore
+            .iter()
+            .map(|p| syn::LitStr::new(&p.value, p.span));
         fields.push(quote! { ignore: &[#(#patterns),*], });
     }
     for (field, value) in [

@@ -65,6 +65,10 @@ pub(crate) fn split(
             }),
         }
     }
-    lines.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.pattern.cmp(&b.pattern)));
+    lines.sort_by(|a, b| {
+        b.bytes
+            .cmp(&a.bytes)
+            .then_with(|| a.pattern.cmp(&b.pattern))
+    });
     (report.without_leaks_of(&left_out), lines)
 }

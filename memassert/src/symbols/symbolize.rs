@@ -314,8 +314,8 @@ fn resolve(ip: usize) -> Arc<[Resolved]> {
             || function.starts_with("std::io::stdio::")
             || function.starts_with("<std::io::stdio::");
         let io_write = !stdio && file.starts_with("library/std/src/io/");
-        let io_write_fmt = io_write && last_segment(&function) == "write_fmt"
-            || io_write && last_segment(&function) == "default_write_fmt";
+        let io_write_fmt =
+            io_write && matches!(last_segment(&function), "write_fmt" | "default_write_fmt");
         frames.push(Resolved {
             frame: Frame {
                 file,
@@ -622,8 +622,14 @@ mod tests {
     #[test]
     fn last_segments() {
         for (function, last) in [
-            ("std::io::default_write_fmt::<alloc::vec::Vec<u8>>", "default_write_fmt"),
-            ("<alloc::vec::Vec<u8> as std::io::Write>::write_fmt", "write_fmt"),
+            (
+                "std::io::default_write_fmt::<alloc::vec::Vec<u8>>",
+                "default_write_fmt",
+            ),
+            (
+                "<alloc::vec::Vec<u8> as std::io::Write>::write_fmt",
+                "write_fmt",
+            ),
             ("std::io::Write::write_fmt", "write_fmt"),
             (
                 "<std::io::default_write_fmt::Adapter<T> as core::fmt::Write>::write_str",
