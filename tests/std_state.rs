@@ -120,6 +120,17 @@ mod alone {
     }
 }
 
+// Std's vendored crates are not std's state: a `HashMap` (hashbrown inside
+// std) the body keeps is the body's, as is a kept `Backtrace`'s owner.
+#[test]
+#[memassert::track_alloc(leaks = "0B")]
+#[should_panic(expected = "memassert: leaked")]
+fn kept_hash_map_still_counts() {
+    let mut map = std::collections::HashMap::new();
+    map.insert(1u64, [0u8; 64]);
+    std::mem::forget(map);
+}
+
 fn passes(test: &str, env: &[(&str, &str)]) {
     let (passed, text) = run_alone(test, env);
     assert!(passed, "{test} {env:?} should pass:\n{text}");

@@ -38,4 +38,11 @@ fn body_makes_no_one_time_load() {
 fn one_time_loading_happens_before_the_body() {
     let (passed, text) = run_alone("body_makes_no_one_time_load", &[]);
     assert!(passed, "{text}");
+    // The warm-up's own allocations are not the body's; a leak planted in
+    // the body is.
+    let (passed, text) = run_alone("body_makes_no_one_time_load", &[("MEMASSERT_PLANT", "1")]);
+    assert!(
+        !passed && text.contains("memassert: leaked 64 KiB in 1 block exceeds leaks 0B"),
+        "{text}"
+    );
 }

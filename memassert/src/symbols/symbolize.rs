@@ -140,7 +140,8 @@ const STD_STATE_PREFIXES: &[&str] = &[
 ];
 
 /// Files of [`STD_STATE_PREFIXES`] (inlined frames of std carry only short
-/// names; std's vendored crates are shown under `library/`).
+/// names). Not `library/deps/`: std's vendored crates include `hashbrown`,
+/// whose code the user's `HashMap`s run.
 const STD_STATE_FILES: &[&str] = &[
     "library/std/src/backtrace.rs",
     "library/std/src/sys/backtrace.rs",
@@ -148,7 +149,6 @@ const STD_STATE_FILES: &[&str] = &[
     "library/backtrace/",
     "library/std/src/panicking.rs",
     "library/core/src/panicking.rs",
-    "library/deps/",
 ];
 
 /// Functions which, anywhere in a stack, mean one-time initialisation (of
