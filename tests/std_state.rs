@@ -55,6 +55,16 @@ mod alone {
         plant();
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "run alone in its own process by the tests below"]
+    #[track_alloc(leaks = "0B")]
+    async fn panicking_task() {
+        assert!(tokio::spawn(async { panic!("expected by the test") })
+            .await
+            .is_err());
+        plant();
+    }
+
     struct PanicsOnDrop;
 
     impl Drop for PanicsOnDrop {
@@ -166,6 +176,11 @@ fn forced_backtrace_is_std_s() {
 #[test]
 fn panicking_thread_with_rust_backtrace_1() {
     passes("alone::panicking_thread", &[("RUST_BACKTRACE", "1")]);
+}
+
+#[test]
+fn panicking_task_with_rust_backtrace_1() {
+    passes("alone::panicking_task", &[("RUST_BACKTRACE", "1")]);
 }
 
 #[test]
