@@ -59,6 +59,30 @@ mod alone {
         plant();
     }
 
+    #[test]
+    #[ignore = "run alone in its own process by the tests below"]
+    #[track_alloc(leaks = "0B")]
+    fn parking_lot_contention() {
+        // Real contention: a thread of the body parks on a held lock. The
+        // first park in the process creates the lock table inside the
+        // parking thread's thread-local initialisation (one-time, never
+        // counted); `parking_lot_table` above is the path outside it.
+        let lock = std::sync::Arc::new(parking_lot::Mutex::new(0u32));
+        for _ in 0..3 {
+            let held = lock.lock();
+            let waiter = {
+                let lock = lock.clone();
+                std::thread::spawn(move || *lock.lock() += 1)
+            };
+            // Long enough for the waiter to stop spinning and park.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            drop(held);
+            waiter.join().unwrap();
+        }
+        assert_eq!(*lock.lock(), 3);
+        plant();
+    }
+
     static EXECUTOR: async_executor::Executor<'static> = async_executor::Executor::new();
 
     #[test]
@@ -129,6 +153,14 @@ fn parking_lot_table_is_infrastructure() {
         &[],
         "at parking_lot_core::parking_lot::create_hashtable (known infrastructure: parking_lot's global lock table",
     );
+}
+
+#[test]
+fn parking_lot_contention_is_not_the_test_s() {
+    let (passed, text) = run_alone("alone::parking_lot_contention", &[]);
+    assert!(passed, "{text}");
+    let (passed, text) = run_alone("alone::parking_lot_contention", &[("MEMASSERT_PLANT", "1")]);
+    assert!(!passed && text.contains(PLANTED), "{text}");
 }
 
 #[test]
