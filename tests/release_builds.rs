@@ -459,7 +459,10 @@ fn ownership_holds_without_debug_info() {
         );
     }
     let peak = failure_of(&all, "scoped_threads_peak");
-    assert!(peak.contains("memassert: peak 1.5 MiB exceeds max 100 KiB"), "{peak}");
+    assert!(
+        peak.contains("memassert: peak 1.5 MiB exceeds max 100 KiB"),
+        "{peak}"
+    );
     for clean in [
         "closure_thread_clean",
         "scoped_threads_small",
@@ -468,7 +471,8 @@ fn ownership_holds_without_debug_info() {
         "tokio_task_clean",
     ] {
         assert!(
-            !all.contains(&format!("---- {clean} stdout ----")) && !all.contains(&format!("{clean} --- FAILED")),
+            !all.contains(&format!("---- {clean} stdout ----"))
+                && !all.contains(&format!("{clean} --- FAILED")),
             "{clean} failed:\n{all}"
         );
     }
@@ -487,7 +491,12 @@ fn ownership_holds_without_debug_info() {
     let (ok, clean) = alone("alone_global_pool_clean");
     assert!(ok, "{clean}");
     // Beside other tests, with no names to follow: unchecked, with the fix.
-    let out = cargo_run_test(&dir, "release", "ownership", &["--ignored", "alone_global_pool"]);
+    let out = cargo_run_test(
+        &dir,
+        "release",
+        "ownership",
+        &["--ignored", "alone_global_pool"],
+    );
     let both = text(&out);
     for name in ["alone_global_pool_leaks", "alone_global_pool_clean"] {
         let failure = failure_of(&both, name);

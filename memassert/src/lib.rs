@@ -148,6 +148,16 @@ pub mod __private {
         #[cfg(feature = "test-pause-points")]
         pub use crate::alloc::pause_points::{arm, release, wait_stopped};
     }
+    /// Loads what the tracker needs once (unwind tables, debug info), as
+    /// `#[track_alloc]` does before the body runs.
+    pub fn warm_up() {
+        crate::symbols::warm_up::warm_up();
+    }
+    /// One-time loads so far (module lists, objects' debug info): a body
+    /// that runs after [`warm_up`] adds none.
+    pub fn one_time_loads() -> usize {
+        crate::symbols::warm_up::one_time_loads()
+    }
     /// Scopes open right now.
     pub fn open_scopes() -> usize {
         crate::alloc::scope_registry::open_count()

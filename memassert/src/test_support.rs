@@ -4,10 +4,12 @@
 use std::collections::HashMap;
 use std::future::Future;
 
+use crate::reports::not_counted;
 use crate::reports::report::Report;
 use crate::reports::report_render::{self, sizes_pair};
 use crate::scope::Scope;
 use crate::symbols::pattern::{glob_match, split_line, within_function};
+use crate::symbols::suppressions;
 use crate::symbols::traceback::{Frame, Traceback};
 use crate::tracemalloc::statistics::{Key, StatisticDiff};
 
@@ -30,6 +32,9 @@ pub struct TestSpec {
     pub written: &'static [(&'static str, &'static str)],
     /// `no_growth`: site patterns whose live bytes must not grow.
     pub no_growth: &'static [&'static str],
+    /// `ignore`: function paths whose leaked blocks the `leaks` gate does
+    /// not count (listed as "Not counted" in a failure report).
+    pub ignore: &'static [&'static str],
     /// `repeat`: runs of the body (at least 1).
     pub repeat: usize,
     /// `frames`: traceback depth.
@@ -56,6 +61,7 @@ impl TestSpec {
         total: None,
         written: &[],
         no_growth: &[],
+        ignore: &[],
         repeat: 1,
         frames: crate::scope::DEFAULT_SCOPE_FRAMES,
         top: 10,
@@ -73,6 +79,7 @@ impl TestSpec {
             format!("#[memassert::track_alloc] on {}", self.test)
         });
         speed_hint();
+        warm_up(self.frames);
         let options = Scope::options().frames(self.frames);
         if self.current_thread_only {
             return options.start();
@@ -172,7 +179,9 @@ impl Settle {
             return None;
         }
         let mut note = format!(
-            "memassert: {n} thread{} started by {} still running after waiting {} ms for              {} (set MEMASSERT_SETTLE_MS to wait longer); what {} still hold{} counts as leaked.              Started at:",
+            "memassert: {n} thread{} started by {} still running after waiting {} ms for \
+             {} (set MEMASSERT_SETTLE_MS to wait longer); what {} still hold{} counts as leaked. \
+             Started at:",
             if n == 1 { "" } else { "s" },
             spec.test,
             settle_limit().as_millis(),
@@ -213,10 +222,31 @@ fn unchecked_threads(spec: &TestSpec, scope: &Scope) -> Option<String> {
         return None;
     }
     Some(format!(
-        "memassert: the limits of {} cannot be checked: while it ran, threads it did not start          (a thread pool or an async runtime older than the test) allocated {unclaimed} time{},          other tests run in this process, and this build has no debug info to tell whether          that was this test's work.\nFix: run it alone in its process (`cargo nextest run`, or          `cargo test -- --test-threads=1`), or set `debug = \"line-tables-only\"` (or more) in          the Cargo profile this test is built with, e.g. `[profile.release]` for `cargo test          --release`.\n",
+        "memassert: the limits of {} cannot be checked: while it ran, threads it did not start \
+             (a thread pool or an async runtime older than the test) allocated {unclaimed} time{}, \
+             other tests run in this process, and this build has no debug info to tell whether \
+             that was this test's work.\nFix: run it alone in its process (`cargo nextest run`, or \
+             `cargo test -- --test-threads=1`), or set `debug = \"line-tables-only\"` (or more) in \
+             the Cargo profile this test is built with, e.g. `[profile.release]` for `cargo test \
+             --release`.\n",
         spec.test,
         if unclaimed == 1 { "" } else { "s" }
     ))
+}
+
+/// Before a body's scope opens: what the tracker loads once per process
+/// (`symbols::warm_up`: the unwinder's module list, the debug info), then
+/// one tracked allocation in a throwaway scope of this thread, so that the
+/// allocation path's own frames are resolved and this thread's capture
+/// caches exist. The body's first allocation then costs what a new site
+/// costs later (`cargo run --release --example first_alloc`).
+fn warm_up(frames: usize) {
+    crate::symbols::warm_up::warm_up();
+    let scope = Scope::options().frames(frames).start();
+    let mut block: Vec<u8> = Vec::with_capacity(1);
+    block.extend_from_slice(&[1, 2, 3]);
+    drop(std::hint::black_box(block));
+    drop(scope.finish());
 }
 
 /// The Cargo profile lines that make tracked tests fast in debug builds:
@@ -351,7 +381,25 @@ pub fn check(spec: &TestSpec, report: &Report) {
 /// cannot be checked at all (a failure of its own).
 #[track_caller]
 fn check_with(spec: &TestSpec, report: &Report, notes: Vec<String>) {
-    let mut failures = failures(spec, report);
+    // The `leaks` gate does not count known infrastructure and the user's
+    // suppressions; what it leaves out is listed under the figures.
+    let (counted, not_counted, unreadable) = match spec.leaks {
+        None => (None, Vec::new(), None),
+        Some(_) => {
+            let (file, unreadable) = match suppressions::from_env() {
+                Ok(file) => (file, None),
+                Err(why) => (Vec::new(), Some(why)),
+            };
+            let all = suppressions::all(spec.ignore, file);
+            let (counted, not_counted) = not_counted::split(report, &all, spec.file, spec.test);
+            (Some(counted), not_counted, unreadable)
+        }
+    };
+    let counted = counted.as_ref().unwrap_or(report);
+    let mut failures = failures(spec, counted);
+    if let Some(why) = unreadable {
+        failures.push(format!("memassert: {why} (in {})\n", spec.test));
+    }
     for note in notes {
         // A note that the limits cannot be checked fails on its own; the
         // others only explain a failure.
@@ -367,7 +415,11 @@ fn check_with(spec: &TestSpec, report: &Report, notes: Vec<String>) {
                  in the Cargo profile this test is built with to see its files and lines)\n",
             );
         }
-        message.push_str(&format!("Measured: {}", report_render::summary(report)));
+        message.push_str(&format!("Measured: {}", report_render::summary(counted)));
+        if !not_counted.is_empty() {
+            message.push('\n');
+            message.push_str(report_render::not_counted_lines(&not_counted).trim_end());
+        }
         if let Some(dir) = std::env::var_os("MEMASSERT_DUMP") {
             message.push_str(&dump(report, spec.test, dir.as_ref()));
         }

@@ -266,6 +266,43 @@ impl Report {
         statistics::compare(new, old)
     }
 
+    /// Each stack's share of [`leaked`](Report::leaked): `(stack, bytes,
+    /// blocks)` still live at the end beyond its checkpoint figures.
+    pub(crate) fn leaked_by_stack(&self) -> Vec<(StackId, usize, usize)> {
+        self.sites
+            .iter()
+            .map(|s| {
+                let (bytes, blocks) = self
+                    .baseline
+                    .as_ref()
+                    .and_then(|b| b.get(&s.stack).copied())
+                    .unwrap_or((0, 0));
+                (
+                    s.stack,
+                    s.live_bytes.saturating_sub(bytes),
+                    s.live_blocks.saturating_sub(blocks),
+                )
+            })
+            .filter(|&(_, bytes, blocks)| bytes > 0 || blocks > 0)
+            .collect()
+    }
+
+    /// The report without the leaked share of `stacks` (see
+    /// [`leaked_by_stack`](Report::leaked_by_stack)): what the `leaks` gate
+    /// counts once suppressions are left out. Peak and totals stay.
+    pub(crate) fn without_leaks_of(&self, stacks: &[(StackId, usize, usize)]) -> Report {
+        let mut report = self.clone();
+        for &(stack, bytes, blocks) in stacks {
+            for site in report.sites.iter_mut().filter(|s| s.stack == stack) {
+                site.live_bytes -= bytes.min(site.live_bytes);
+                site.live_blocks -= blocks.min(site.live_blocks);
+            }
+            report.live.0 = report.live.0.saturating_sub(bytes);
+            report.live.1 = report.live.1.saturating_sub(blocks);
+        }
+        report
+    }
+
     /// The full traceback that holds the most bytes among those whose site
     /// is `site`, by the given figure; of equal ones, the one tracemalloc
     /// would list first (the greatest, oldest frame first).

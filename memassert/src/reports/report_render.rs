@@ -3,6 +3,7 @@
 
 use std::fmt::{self, Write};
 
+use crate::reports::not_counted::NotCounted;
 use crate::reports::report::{Report, SiteRecord};
 use crate::symbols::traceback::{Frame, Traceback};
 use crate::tracemalloc::statistics::{Key, Statistic, StatisticDiff};
@@ -57,6 +58,25 @@ pub(crate) fn summary(report: &Report) -> String {
         report.leaked_blocks(),
         if report.leaked_blocks() == 1 { "" } else { "s" },
     )
+}
+
+/// What the `leaks` gate left out, one line a pattern, under the figures of
+/// a failure report:
+/// `Not counted: 1.5 KiB in 1 block at crossbeam_deque::deque::Injector::push (known infrastructure: ...)`.
+pub(crate) fn not_counted_lines(not_counted: &[NotCounted]) -> String {
+    let mut out = String::new();
+    for n in not_counted {
+        let _ = writeln!(
+            out,
+            "Not counted: {} in {} block{} at {} ({})",
+            format_size_short(n.bytes),
+            n.blocks,
+            if n.blocks == 1 { "" } else { "s" },
+            n.pattern,
+            n.why
+        );
+    }
+    out
 }
 
 /// The indented frames of a traceback: `    src/a.rs:3 in a::f`; then, when
