@@ -55,3 +55,54 @@ pub fn this_test_binary() -> std::process::Command {
     command.env_remove("MEMASSERT_REPORT");
     command
 }
+
+/// A "dependency" that starts a thread in its own function and runs `f`
+/// there: no frame of the calling test is on that thread's stack.
+#[inline(never)]
+pub fn start_thread_running(f: fn()) {
+    std::thread::Builder::new()
+        .name("dependency".into())
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+/// Runs one test of this binary alone in a fresh process (`--ignored
+/// --exact`, output captured as libtest does by default), with `env` set
+/// (and `RUST_BACKTRACE` removed unless `env` sets it), and returns whether
+/// it passed and its output. For process-wide, one-time state: the first
+/// use in a process is the case under test.
+pub fn run_alone(test: &str, env: &[(&str, &str)]) -> (bool, String) {
+    let mut command = this_test_binary();
+    command
+        .args(["--ignored", "--exact", test, "--test-threads=1"])
+        .env_remove("RUST_BACKTRACE");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let out = command.output().expect("the test binary runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let passed = out.status.success() && text.contains("1 passed");
+    (passed, text)
+}
+
+/// A stand-in for a library's process-wide registry, outside the test files
+/// (a suppression never hides a block allocated in the test's own file).
+pub mod pool {
+    use std::sync::Mutex;
+
+    static BLOCKS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+    /// The registry.
+    pub struct Registry;
+
+    impl Registry {
+        /// Keeps a 1 KiB block for the process, as a pool growing its queue.
+        pub fn grow() {
+            let block = vec![0u8; 1024];
+            BLOCKS.lock().unwrap_or_else(|e| e.into_inner()).push(block);
+        }
+    }
+}

@@ -138,7 +138,7 @@ fn hand_built_round_trip() {
     // The text starts with the documented header.
     let text = String::from_utf8(a_real_dump()).unwrap();
     assert!(
-        text.starts_with("memassert-snapshot 1\ntraceback_limit 7\n"),
+        text.starts_with("memassert-snapshot 2\ntraceback_limit 7\n"),
         "{text}"
     );
     assert!(text.ends_with("end\n"), "{text}");
@@ -276,8 +276,8 @@ fn binary_garbage() {
 
 #[test]
 fn other_versions() {
-    let message = load_err("v2", b"memassert-snapshot 2\ntraceback_limit 1\n");
-    assert!(message.contains("version 2"), "{message}");
+    let message = load_err("v3", b"memassert-snapshot 3\ntraceback_limit 1\n");
+    assert!(message.contains("version 3"), "{message}");
     assert!(message.contains("upgrade memassert"), "{message}");
     let message = load_err("v0", b"memassert-snapshot 0\n");
     assert!(message.contains("version 0"), "{message}");
@@ -495,4 +495,82 @@ fn sizes_that_overflow_the_total() {
             );
         }
     }
+}
+
+/// Version 2 adds each traceback's `total_nframe` (`-` when unknown);
+/// version 1 files still load, with `total_nframe` unknown.
+#[test]
+fn version_2_carries_total_nframe_and_version_1_still_loads() {
+    let v2 = |tracebacks: &str| {
+        format!("memassert-snapshot 2\ntraceback_limit 2\n{tracebacks}traces 1\n0 16 1\nend\n")
+            .into_bytes()
+    };
+    let snap = load_bytes(
+        "v2-total",
+        &v2("tracebacks 1\ntraceback 1 9\n3\tsrc/a.rs\ta::f\n"),
+    )
+    .unwrap();
+    assert_eq!(snap.traces()[0].traceback.total_nframe(), Some(9));
+    let snap = load_bytes(
+        "v2-unknown",
+        &v2("tracebacks 1\ntraceback 1 -\n3\tsrc/a.rs\ta::f\n"),
+    )
+    .unwrap();
+    assert_eq!(snap.traces()[0].traceback.total_nframe(), None);
+    // A version-1 traceback line in a version-2 file, and bad totals.
+    for (name, header) in [
+        ("v2-no-total", "traceback 1"),
+        ("v2-bad-total", "traceback 1 x"),
+        ("v2-negative-total", "traceback 1 -1"),
+        ("v2-huge-total", "traceback 1 99999999999999999999999"),
+        ("v2-extra", "traceback 1 2 3"),
+    ] {
+        let message = load_err(
+            name,
+            &v2(&format!("tracebacks 1\n{header}\n3\tsrc/a.rs\ta::f\n")),
+        );
+        assert!(
+            message.contains("traceback <frames> <total_nframe"),
+            "{message}"
+        );
+    }
+    let snap = load_bytes("v1-still-loads", &v1(ONE_TB, "traces 1\n0 16 3\n")).unwrap();
+    assert_eq!(snap.traces().len(), 3);
+    assert_eq!(snap.traces()[0].traceback.total_nframe(), None);
+
+    // Round trip keeps each traceback's total, including tracebacks that
+    // differ only in it.
+    let frames = vec![memassert::Frame {
+        file: "src/a.rs".into(),
+        line: 3,
+        function: "a::f".into(),
+    }];
+    let tb = |total| memassert::Traceback::new(frames.clone()).with_total_nframe(total);
+    let snap = Snapshot::from_traces(
+        vec![
+            memassert::Trace {
+                size: 1,
+                traceback: tb(Some(1)),
+            },
+            memassert::Trace {
+                size: 2,
+                traceback: tb(Some(40)),
+            },
+            memassert::Trace {
+                size: 3,
+                traceback: tb(None),
+            },
+        ],
+        1,
+    );
+    let path = temp("total-nframe-round-trip");
+    snap.dump(&path).unwrap();
+    let loaded = Snapshot::load(&path).unwrap();
+    let totals: Vec<Option<usize>> = loaded
+        .traces()
+        .iter()
+        .map(|t| t.traceback.total_nframe())
+        .collect();
+    assert_eq!(totals, [Some(1), Some(40), None]);
+    assert_eq!(loaded, snap);
 }

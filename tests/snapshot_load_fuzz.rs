@@ -818,7 +818,7 @@ fn file_model() -> impl Strategy<Value = FileModel> {
     let header = prop_oneof![
         40 => Just(Ok(())),
         1 => select(vec![
-            ("memassert-snapshot 2", false),
+            ("memassert-snapshot 3", false),
             ("memassert-snapshot 0", false),
             ("memassert-snapshot", false),
             ("memassert-snapshot  1", false),

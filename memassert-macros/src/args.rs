@@ -15,6 +15,7 @@ pub(crate) const ARGUMENTS: &[&str] = &[
     "allocs",
     "total",
     "no_growth",
+    "ignore",
     "repeat",
     "frames",
     "top",
@@ -57,6 +58,9 @@ pub(crate) struct Args {
     pub(crate) allocs: Option<WithSpan<u64>>,
     pub(crate) total: Option<WithSpan<u64>>,
     pub(crate) no_growth: Vec<WithSpan<String>>,
+    /// `ignore`: function paths of infrastructure whose leaked blocks are
+    /// not counted (and are listed as such in a failure report).
+    pub(crate) ignore: Vec<WithSpan<String>>,
     pub(crate) repeat: Option<WithSpan<u64>>,
     pub(crate) frames: Option<WithSpan<u64>>,
     pub(crate) top: Option<WithSpan<u64>>,
@@ -67,6 +71,8 @@ pub(crate) struct Args {
 const SIZE_HINT: &str = "a size string such as \"1 MiB\"";
 const NO_GROWTH_HINT: &str = "a string pattern such as \"src/cache.rs\" or \"src/cache.rs:42\", \
      or an array of them such as [\"src/a.rs\", \"src/b.rs:12\"]";
+const IGNORE_HINT: &str = "a function path such as \"mycrate::pool::Registry::grow\" \
+     (a function or a module prefix of one), or an array of them";
 const THREADS_HINT: &str = "\"current\" (the default) or \"all\"";
 const SNAPSHOT_HINT: &str = "no value (`snapshot`) or a string name (`snapshot = \"name\"`)";
 
@@ -140,39 +146,55 @@ impl Args {
                 }
                 *slot = Some(expect_int(name, value, min, example)?);
             }
-            "no_growth" => {
+            "no_growth" | "ignore" => {
+                let hint = if key == "ignore" {
+                    IGNORE_HINT
+                } else {
+                    NO_GROWTH_HINT
+                };
                 let Some(value) = value else {
-                    return Err(missing_value(name, NO_GROWTH_HINT));
+                    return Err(missing_value(name, hint));
                 };
                 let patterns = match value {
                     Expr::Array(array) => {
                         if array.elems.is_empty() {
                             return Err(syn::Error::new_spanned(
                                 &array,
-                                format!("no_growth needs at least one pattern; it takes {NO_GROWTH_HINT}"),
+                                format!("{key} needs at least one pattern; it takes {hint}"),
                             ));
                         }
                         array
                             .elems
                             .into_iter()
-                            .map(|e| as_str(e, &key, NO_GROWTH_HINT))
+                            .map(|e| as_str(e, &key, hint))
                             .collect::<syn::Result<Vec<_>>>()?
                     }
-                    other => vec![as_str(other, &key, NO_GROWTH_HINT)?],
+                    other => vec![as_str(other, &key, hint)?],
                 };
                 for pattern in &patterns {
-                    if pattern.value().trim().is_empty() {
+                    let text = pattern.value();
+                    if text.trim().is_empty() {
                         return Err(syn::Error::new(
                             pattern.span(),
-                            format!("empty no_growth pattern; no_growth takes {NO_GROWTH_HINT}"),
+                            format!("empty {key} pattern; {key} takes {hint}"),
+                        ));
+                    }
+                    if key == "ignore" && !is_function_path(&text) {
+                        return Err(syn::Error::new(
+                            pattern.span(),
+                            format!("invalid ignore pattern {text:?}: ignore takes {hint}"),
                         ));
                     }
                 }
-                self.no_growth
-                    .extend(patterns.into_iter().map(|lit| WithSpan {
-                        value: lit.value(),
-                        span: lit.span(),
-                    }));
+                let slot = if key == "ignore" {
+                    &mut self.ignore
+                } else {
+                    &mut self.no_growth
+                };
+                slot.extend(patterns.into_iter().map(|lit| WithSpan {
+                    value: lit.value(),
+                    span: lit.span(),
+                }));
             }
             "threads" => {
                 if self.threads.is_some() {
@@ -221,6 +243,32 @@ impl Args {
         }
         Ok(())
     }
+}
+
+/// `a::b::C::f`: identifiers (generic arguments allowed) joined by `::`,
+/// at least two of them; no file glob, no spaces.
+fn is_function_path(text: &str) -> bool {
+    let head: String = {
+        // Generic arguments (`Injector<T>`) are ignored when matching.
+        let mut depth = 0usize;
+        text.chars()
+            .filter(|&c| {
+                match c {
+                    '<' => depth += 1,
+                    '>' => depth = depth.saturating_sub(1),
+                    _ => return depth == 0,
+                }
+                false
+            })
+            .collect()
+    };
+    let segments: Vec<&str> = head.split("::").collect();
+    segments.len() >= 2
+        && segments.iter().all(|s| {
+            !s.is_empty()
+                && s.chars().all(|c| c.is_alphanumeric() || c == '_')
+                && !s.starts_with(|c: char| c.is_ascii_digit())
+        })
 }
 
 fn missing_value(name: &Ident, hint: &str) -> syn::Error {
@@ -363,6 +411,22 @@ mod tests {
     }
 
     #[test]
+    fn ignore_forms_accumulate() {
+        let args = parse(
+            r#"ignore = "a::b", ignore = ["crossbeam_deque::deque::Injector<T>::push", "c::D::e",]"#,
+        );
+        let patterns: Vec<_> = args.ignore.iter().map(|p| p.value.as_str()).collect();
+        assert_eq!(
+            patterns,
+            [
+                "a::b",
+                "crossbeam_deque::deque::Injector<T>::push",
+                "c::D::e"
+            ]
+        );
+    }
+
+    #[test]
     fn no_growth_forms_accumulate() {
         let args =
             parse(r#"no_growth = "a.rs", no_growth = ["b.rs:12", "c::d"], no_growth = ["e.rs",]"#);
@@ -379,7 +443,7 @@ mod tests {
     fn unknown_argument() {
         assert_eq!(
             error(r#"maxx = "1 MiB""#),
-            "unknown argument `maxx`; expected one of: max, leaks, allocs, total, no_growth, \
+            "unknown argument `maxx`; expected one of: max, leaks, allocs, total, no_growth, ignore, \
              repeat, frames, top, threads, snapshot"
         );
         assert!(error("type = 1").starts_with("unknown argument `type`"));
@@ -451,6 +515,13 @@ mod tests {
         assert!(error("no_growth = []").starts_with("no_growth needs at least one pattern"));
         assert!(error("no_growth = \"\"").starts_with("empty no_growth pattern"));
         assert!(error("no_growth").starts_with("missing value for `no_growth`"));
+        assert!(
+            error("ignore = \"src/pool.rs\"").starts_with("invalid ignore pattern \"src/pool.rs\"")
+        );
+        assert!(error("ignore = \"pool\"").starts_with("invalid ignore pattern"));
+        assert!(error("ignore = []").starts_with("ignore needs at least one pattern"));
+        assert!(error("ignore = 3").starts_with("ignore takes a function path"));
+        assert!(error("ignore").starts_with("missing value for `ignore`"));
         assert!(error("snapshot = 1").starts_with("snapshot takes no value"));
         assert!(error("snapshot = \"\"").starts_with("empty snapshot name"));
     }

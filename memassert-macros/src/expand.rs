@@ -103,6 +103,13 @@ fn spec(args: &Args, name: &str) -> TokenStream {
             .map(|p| syn::LitStr::new(&p.value, p.span));
         fields.push(quote! { no_growth: &[#(#patterns),*], });
     }
+    if !args.ignore.is_empty() {
+        let patterns = args
+            .ignore
+            .iter()
+            .map(|p| syn::LitStr::new(&p.value, p.span));
+        fields.push(quote! { ignore: &[#(#patterns),*], });
+    }
     for (field, value) in [
         ("repeat", &args.repeat),
         ("frames", &args.frames),
@@ -226,7 +233,7 @@ mod tests {
     #[test]
     fn sync_fn_keeps_attributes_signature_and_body() {
         let out = expand(
-            r#"max = "1 MiB", no_growth = ["a.rs", "b.rs:2"], repeat = 3, threads = "all""#,
+            r#"max = "1 MiB", no_growth = ["a.rs", "b.rs:2"], ignore = "p::Q::grow", repeat = 3, threads = "all""#,
             "#[test] #[should_panic] pub(crate) fn grows() -> Result<(), E> { work()?; Ok(()) }",
         );
         assert!(
@@ -255,6 +262,7 @@ mod tests {
             out.contains("no_growth : & [\"a.rs\" , \"b.rs:2\"]"),
             "{out}"
         );
+        assert!(out.contains("ignore : & [\"p::Q::grow\"]"), "{out}");
         assert!(out.contains("repeat : 3usize"), "{out}");
         assert!(out.contains("all_threads : true"), "{out}");
         assert!(

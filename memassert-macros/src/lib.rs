@@ -14,6 +14,7 @@
 //! | `allocs = 0` | integer | number of allocations in the body ≤ limit |
 //! | `total = "10MiB"` | size | cumulative bytes allocated ≤ limit |
 //! | `no_growth = "src/cache.rs"` | string or `["a.rs", "b.rs:12"]`, repeatable | no net growth of live bytes at matching sites (`file`, `file:line` or a function path) |
+//! | `ignore = "mycrate::pool::Registry::grow"` | function path or an array of them, repeatable | the `leaks` gate does not count blocks allocated under these functions (infrastructure kept for the process); a failure report lists them as "Not counted" |
 //! | `repeat = 5` | integer ≥ 1 | run the body that many times (default 1) |
 //! | `frames = 16` | integer ≥ 1 | traceback depth (default 16) |
 //! | `top = 10` | integer ≥ 1 | sites shown in a report (default 10) |
@@ -25,7 +26,7 @@
 //! (powers of 1000) or `KiB`, `MiB`, `GiB`, `TiB` (powers of 1024), with
 //! optional spaces and case-insensitive units; a bare number is bytes.
 //!
-//! A malformed size, an unknown, duplicated (except `no_growth`) or mistyped
+//! A malformed size, an unknown, duplicated (except `no_growth` and `ignore`) or mistyped
 //! argument, and placing the attribute on anything but a function are
 //! compile errors pointing at the offending tokens.
 //!

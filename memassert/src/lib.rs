@@ -127,7 +127,7 @@ pub use reports::report_render::format_size_short;
 pub use reports::report_snapshot::{with_snapshot_options, SnapshotOptions};
 pub use scope::{track, Scope, ScopeOptions, DEFAULT_SCOPE_FRAMES};
 pub use size::{format_size, format_size_diff};
-pub use symbols::traceback::{Frame, Traceback};
+pub use symbols::traceback::{Frame, FrameLimit, Traceback};
 pub use tracemalloc::filter::Filter;
 pub use tracemalloc::mirror::{
     clear_traces, is_tracing, reset_peak, start, stop, take_snapshot, traceback_limit,
@@ -147,6 +147,16 @@ pub mod __private {
         pub use crate::alloc::pause_points::Point;
         #[cfg(feature = "test-pause-points")]
         pub use crate::alloc::pause_points::{arm, release, wait_stopped};
+    }
+    /// Loads what the tracker needs once (unwind tables, debug info), as
+    /// `#[track_alloc]` does before the body runs.
+    pub fn warm_up() {
+        crate::symbols::warm_up::warm_up();
+    }
+    /// One-time loads so far (module lists, objects' debug info): a body
+    /// that runs after [`warm_up`] adds none.
+    pub fn one_time_loads() -> usize {
+        crate::symbols::warm_up::one_time_loads()
     }
     /// Scopes open right now.
     pub fn open_scopes() -> usize {

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use crate::alloc::recording::{self, require_installed};
-use crate::alloc::scope_registry::{self, Opened};
+use crate::alloc::scope_registry::{self, Opened, ScopeRef};
+use crate::alloc::thread_owner;
 use crate::base::reentrancy::Guard;
 use crate::capture::sink::MAX_RAW_FRAMES;
 use crate::capture::stack_capture;
@@ -47,6 +48,14 @@ pub struct Scope {
     frames: usize,
     baseline: Option<HashMap<StackId, (usize, usize)>>,
     baseline_live: (usize, usize),
+    /// Whether it owns the threads started in it, and the owner of threads
+    /// started on this thread before it opened (restored at close).
+    owns_threads: Option<ScopeRef>,
+    /// [`scope_registry::unclaimed`] when it opened.
+    pub(crate) unclaimed_at_open: usize,
+    /// Whether the build names the followed code with file and line, so
+    /// that other threads' work can be told apart by name.
+    pub(crate) names_its_code: bool,
     // The scope is tied to the thread that opened it.
     _not_send: std::marker::PhantomData<*const ()>,
 }
@@ -67,6 +76,10 @@ pub struct ScopeOptions {
     all_threads: bool,
     sites: bool,
     follow: Option<&'static str>,
+    spawned_threads: bool,
+    pub(crate) every_thread: bool,
+    pub(crate) adopt: bool,
+    pub(crate) names_its_code: bool,
 }
 
 impl ScopeOptions {
@@ -135,6 +148,38 @@ impl ScopeOptions {
         self
     }
 
+    /// Also count the threads started while the scope is open, by this
+    /// thread or by a thread the scope already counts, whatever code they
+    /// run (a closure, a module-level `fn`, a dependency's worker loop) and
+    /// whatever debug info the build has: ownership comes from how the
+    /// thread was started, not from the names of its frames. Threads
+    /// started inside one-time initialisation (a `static`'s `OnceLock`: a
+    /// global pool) are the process's, not the scope's. Threads with a
+    /// scope of their own count in theirs. `#[track_alloc]` does this.
+    ///
+    /// Linux only (the scope sees threads start through `pthread_create`);
+    /// elsewhere it changes nothing (README, "Platforms").
+    ///
+    /// ```
+    /// memassert::install!();
+    /// fn worker() {
+    ///     std::mem::forget(vec![0u8; 4096]);
+    /// }
+    /// fn main() {
+    ///     let scope = memassert::Scope::options().spawned_threads().start();
+    ///     std::thread::spawn(worker).join().unwrap();
+    ///     let report = scope.finish();
+    ///     if cfg!(target_os = "linux") {
+    ///         assert_eq!(report.leaked(), 4096);
+    ///     }
+    /// }
+    /// ```
+    pub fn spawned_threads(mut self) -> Self {
+        self.spawned_threads = true;
+        self.sites = true;
+        self
+    }
+
     /// Count only this thread's allocations (the default).
     pub fn current_thread(mut self) -> Self {
         self.all_threads = false;
@@ -161,7 +206,8 @@ impl ScopeOptions {
         crate::symbols::paths::workspace_root();
         let opened = {
             let _untracked = Guard::enter();
-            let opened = scope_registry::open(self.all_threads, self.sites, self.follow);
+            let opened =
+                scope_registry::open(self.all_threads, self.every_thread, self.sites, self.follow);
             if opened.is_some() {
                 recording::scope_opened();
             }
@@ -173,7 +219,17 @@ impl ScopeOptions {
             close(opened);
             panic!("memassert: too many scopes following code onto other threads at once (64)");
         }
+        let owns_threads = self.spawned_threads.then(|| {
+            let restore = thread_owner::begin(opened.scope);
+            if self.adopt {
+                thread_owner::adopt_started_here(opened.scope);
+            }
+            restore
+        });
         Scope {
+            unclaimed_at_open: scope_registry::unclaimed(),
+            names_its_code: self.names_its_code,
+            owns_threads,
             opened: Some(opened),
             frames: self.frames,
             baseline: None,
@@ -198,6 +254,10 @@ impl Scope {
             all_threads: false,
             sites: true,
             follow: None,
+            spawned_threads: false,
+            every_thread: false,
+            adopt: false,
+            names_its_code: true,
         }
     }
 
@@ -249,6 +309,7 @@ impl Scope {
         let opened = self.opened.take().expect("an unfinished scope is open");
         require_installed("Scope::finish");
         let _untracked = Guard::enter();
+        self.disown_threads(&opened);
         let state = close(opened);
         let mut at_peak: HashMap<StackId, (usize, usize)> = state
             .at_peak()
@@ -270,6 +331,7 @@ impl Scope {
                     total: s.total,
                     max_bytes: s.max_bytes,
                     max_blocks: s.max_blocks,
+                    thread: s.thread,
                 }
             })
             .collect();
@@ -305,7 +367,43 @@ impl Drop for Scope {
                 return;
             }
             let _untracked = Guard::enter();
+            self.disown_threads(&opened);
             close(opened);
+        }
+    }
+}
+
+impl Scope {
+    /// Threads this scope owns go back to whoever owned threads here before.
+    fn disown_threads(&mut self, opened: &Opened) {
+        if let Some(restore) = self.owns_threads.take() {
+            thread_owner::end(opened.scope, restore);
+        }
+    }
+
+    /// Live bytes and blocks now, less those at the checkpoint (what
+    /// [`Report::leaked`] would say if the scope finished now).
+    pub(crate) fn leaked_now(&self) -> (usize, usize) {
+        let Some(opened) = &self.opened else {
+            return (0, 0);
+        };
+        let _untracked = Guard::enter();
+        let live =
+            scope_registry::with_state(opened.scope, |s| (s.current, s.blocks)).unwrap_or((0, 0));
+        (
+            live.0.saturating_sub(self.baseline_live.0),
+            live.1.saturating_sub(self.baseline_live.1),
+        )
+    }
+
+    /// The threads started in this scope that are still running (up to
+    /// `out`'s length of them, with the stack that started each); how many.
+    pub(crate) fn running_threads(&self, out: &mut [thread_owner::Straggler]) -> usize {
+        match &self.opened {
+            Some(opened) if self.owns_threads.is_some() => {
+                thread_owner::running_started_in(opened.scope, out)
+            }
+            _ => 0,
         }
     }
 }

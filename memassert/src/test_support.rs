@@ -4,10 +4,12 @@
 use std::collections::HashMap;
 use std::future::Future;
 
+use crate::reports::not_counted;
 use crate::reports::report::Report;
 use crate::reports::report_render::{self, sizes_pair};
 use crate::scope::Scope;
 use crate::symbols::pattern::{glob_match, split_line, within_function};
+use crate::symbols::suppressions;
 use crate::symbols::traceback::{Frame, Traceback};
 use crate::tracemalloc::statistics::{Key, StatisticDiff};
 
@@ -30,6 +32,9 @@ pub struct TestSpec {
     pub written: &'static [(&'static str, &'static str)],
     /// `no_growth`: site patterns whose live bytes must not grow.
     pub no_growth: &'static [&'static str],
+    /// `ignore`: function paths whose leaked blocks the `leaks` gate does
+    /// not count (listed as "Not counted" in a failure report).
+    pub ignore: &'static [&'static str],
     /// `repeat`: runs of the body (at least 1).
     pub repeat: usize,
     /// `frames`: traceback depth.
@@ -56,6 +61,7 @@ impl TestSpec {
         total: None,
         written: &[],
         no_growth: &[],
+        ignore: &[],
         repeat: 1,
         frames: crate::scope::DEFAULT_SCOPE_FRAMES,
         top: 10,
@@ -73,15 +79,174 @@ impl TestSpec {
             format!("#[memassert::track_alloc] on {}", self.test)
         });
         speed_hint();
+        warm_up(self.frames);
         let options = Scope::options().frames(self.frames);
+        if self.current_thread_only {
+            return options.start();
+        }
+        // The threads the body starts are its own, and so are those its
+        // thread started just before (a runtime `#[tokio::test]` built).
+        let mut options = options.spawned_threads();
+        options.adopt = true;
         if self.all_threads {
-            options.all_threads().start()
-        } else if self.current_thread_only {
-            options.start()
+            return options.all_threads().start();
+        }
+        if alone_in_process() {
+            // Nothing else runs tests here: everything the process
+            // allocates meanwhile is the body's, less std's work.
+            options.every_thread = true;
+            options = options.all_threads();
         } else {
-            options.follow(self.test).start()
+            // Before the scope opens: reading the debug info is a one-time
+            // cost that must not land inside the body.
+            options.names_its_code = crate::alloc::recording::names_with_lines_here(self.test);
+        }
+        options.follow(self.test).start()
+    }
+}
+
+/// Whether this test is the only one running in its process: under
+/// cargo-nextest (a process per test), or with one test thread
+/// (`--test-threads=1`, `RUST_TEST_THREADS=1`). Read once.
+pub fn alone_in_process() -> bool {
+    static ALONE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ALONE.get_or_init(|| {
+        let var = |name: &str| std::env::var(name).unwrap_or_default();
+        if var("NEXTEST_EXECUTION_MODE") == "process-per-test" || var("RUST_TEST_THREADS") == "1" {
+            return true;
+        }
+        let args: Vec<String> = std::env::args().collect();
+        args.iter().enumerate().any(|(i, a)| {
+            a == "--test-threads=1"
+                || (a == "--test-threads" && args.get(i + 1).is_some_and(|v| v == "1"))
+        })
+    })
+}
+
+/// How long a leak gate waits, at most, for threads the body started and
+/// did not join to finish (`MEMASSERT_SETTLE_MS`, default 1000).
+fn settle_limit() -> std::time::Duration {
+    static MS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let ms = *MS.get_or_init(|| {
+        std::env::var("MEMASSERT_SETTLE_MS")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(1000)
+    });
+    std::time::Duration::from_millis(ms)
+}
+
+/// Waiting for the threads the body started to finish before `leaks` is
+/// judged: done when the leak is within the limit (nothing to wait for),
+/// when none of them runs any more, or when [`settle_limit`] has passed.
+struct Settle {
+    limit: Option<usize>,
+    deadline: Option<std::time::Instant>,
+}
+
+impl Settle {
+    fn new(spec: &TestSpec) -> Settle {
+        Settle {
+            limit: spec.leaks,
+            deadline: None,
         }
     }
+
+    /// One look: `true` when there is nothing (more) to wait for.
+    fn done(&mut self, scope: &Scope) -> bool {
+        let Some(limit) = self.limit else { return true };
+        if scope.leaked_now().0 <= limit {
+            return true;
+        }
+        if scope.running_threads(&mut []) == 0 {
+            return true;
+        }
+        let deadline = *self
+            .deadline
+            .get_or_insert_with(|| std::time::Instant::now() + settle_limit());
+        std::time::Instant::now() >= deadline
+    }
+
+    /// What the report says of threads still running after the wait.
+    fn note(&self, spec: &TestSpec, scope: &Scope) -> Option<String> {
+        let limit = self.limit?;
+        if scope.leaked_now().0 <= limit {
+            return None;
+        }
+        let mut running = [crate::alloc::thread_owner::Straggler { stack: 0 }; 4];
+        let n = scope.running_threads(&mut running);
+        if n == 0 {
+            return None;
+        }
+        let mut note = format!(
+            "memassert: {n} thread{} started by {} still running after waiting {} ms for \
+             {} (set MEMASSERT_SETTLE_MS to wait longer); what {} still hold{} counts as leaked. \
+             Started at:",
+            if n == 1 { "" } else { "s" },
+            spec.test,
+            settle_limit().as_millis(),
+            if n == 1 { "it" } else { "them" },
+            if n == 1 { "it" } else { "they" },
+            if n == 1 { "s" } else { "" },
+        );
+        for straggler in &running[..n.min(running.len())] {
+            note.push_str("\n    ");
+            note.push_str(&report_render::started_at(straggler.stack));
+        }
+        note.push('\n');
+        Some(note)
+    }
+}
+
+/// The body's scope, settled ([`Settle`]) and finished.
+fn finish_settled(spec: &TestSpec, scope: Scope, settle: &Settle) -> (Report, Vec<String>) {
+    let mut notes: Vec<String> = settle.note(spec, &scope).into_iter().collect();
+    if let Some(why) = unchecked_threads(spec, &scope) {
+        notes.push(why);
+    }
+    (scope.finish().for_test(spec.test), notes)
+}
+
+/// Why the body's figures cannot be trusted, if they cannot: other tests
+/// run in this process, threads no scope owns (a pool or a runtime older
+/// than the test) allocated while the body ran, and the build has no debug
+/// info to tell by name whether that was the body's work.
+fn unchecked_threads(spec: &TestSpec, scope: &Scope) -> Option<String> {
+    if spec.current_thread_only || spec.all_threads || alone_in_process() {
+        return None;
+    }
+    let gated =
+        spec.max.is_some() || spec.leaks.is_some() || spec.allocs.is_some() || spec.total.is_some();
+    let unclaimed = crate::alloc::scope_registry::unclaimed() - scope.unclaimed_at_open;
+    if !gated || unclaimed == 0 || scope.names_its_code {
+        return None;
+    }
+    Some(format!(
+        "memassert: the limits of {} cannot be checked: while it ran, threads it did not start \
+             (a thread pool or an async runtime older than the test) allocated {unclaimed} time{}, \
+             other tests run in this process, and this build has no debug info to tell whether \
+             that was this test's work.\nFix: run it alone in its process (`cargo nextest run`, or \
+             `cargo test -- --test-threads=1`), or set `debug = \"line-tables-only\"` (or more) in \
+             the Cargo profile this test is built with, e.g. `[profile.release]` for `cargo test \
+             --release`.\n",
+        spec.test,
+        if unclaimed == 1 { "" } else { "s" }
+    ))
+}
+
+/// Before a body's scope opens: what the tracker loads once per process
+/// (`symbols::warm_up`: the unwinder's module list, the debug info), then
+/// one tracked allocation in a throwaway scope of this thread, so that the
+/// allocation path's own frames are resolved and this thread's capture
+/// caches exist. The body's first allocation then costs what a new site
+/// costs later (`cargo run --release --example first_alloc`).
+fn warm_up(frames: usize) {
+    crate::symbols::warm_up::warm_up();
+    let scope = Scope::options().frames(frames).start();
+    let mut block: Vec<u8> = Vec::with_capacity(1);
+    block.extend_from_slice(&[1, 2, 3]);
+    drop(std::hint::black_box(block));
+    drop(scope.finish());
 }
 
 /// The Cargo profile lines that make tracked tests fast in debug builds:
@@ -155,7 +320,12 @@ pub fn run_test<R: Outcome>(spec: &TestSpec, mut body: impl FnMut() -> R) -> R {
     if result.is_failure() {
         return result;
     }
-    check(spec, &scope.finish().for_test(spec.test));
+    let mut settle = Settle::new(spec);
+    while !settle.done(&scope) {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let (report, notes) = finish_settled(spec, scope, &settle);
+    check_with(spec, &report, notes);
     result
 }
 
@@ -178,7 +348,19 @@ pub async fn run_test_async<R: Outcome, Fut: Future<Output = R>>(
     if result.is_failure() {
         return result;
     }
-    check(spec, &scope.finish().for_test(spec.test));
+    let mut settle = Settle::new(spec);
+    // Between looks, the runtime may run the tasks that are finishing.
+    std::future::poll_fn(|cx| {
+        if settle.done(&scope) {
+            return std::task::Poll::Ready(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await;
+    let (report, notes) = finish_settled(spec, scope, &settle);
+    check_with(spec, &report, notes);
     result
 }
 
@@ -193,8 +375,41 @@ impl Scope {
 /// Checks every limit of `spec` against `report`; panics with all failures.
 #[track_caller]
 pub fn check(spec: &TestSpec, report: &Report) {
-    let failures = failures(spec, report);
-    crate::reports::suite_record::record(spec.test, report, failures.first().map(|f| &f[..]));
+    check_with(spec, report, Vec::new());
+}
+
+/// [`check`], with what the run found besides the report: threads still
+/// running after the wait (said under a failing gate), or why the limits
+/// cannot be checked at all (a failure of its own).
+#[track_caller]
+fn check_with(spec: &TestSpec, report: &Report, notes: Vec<String>) {
+    // The `leaks` gate does not count known infrastructure and the user's
+    // suppressions; what it leaves out is listed under the figures.
+    let (counted, not_counted, unreadable) = match spec.leaks {
+        None => (None, Vec::new(), None),
+        Some(_) => {
+            let (file, unreadable) = match suppressions::from_env() {
+                Ok(file) => (file, None),
+                Err(why) => (Vec::new(), Some(why)),
+            };
+            let all = suppressions::all(spec.ignore, file);
+            let (counted, not_counted) = not_counted::split(report, &all, spec.file, spec.test);
+            (Some(counted), not_counted, unreadable)
+        }
+    };
+    let counted = counted.as_ref().unwrap_or(report);
+    let mut failures = failures(spec, counted);
+    if let Some(why) = unreadable {
+        failures.push(format!("memassert: {why} (in {})\n", spec.test));
+    }
+    for note in notes {
+        // A note that the limits cannot be checked fails on its own; the
+        // others only explain a failure.
+        if note.contains("cannot be checked") || !failures.is_empty() {
+            failures.push(note);
+        }
+    }
+    crate::reports::suite_record::record(spec.test, counted, failures.first().map(|f| &f[..]));
     if !failures.is_empty() {
         let mut message = failures.join("\n");
         if message.contains("<unknown>") {
@@ -203,7 +418,11 @@ pub fn check(spec: &TestSpec, report: &Report) {
                  in the Cargo profile this test is built with to see its files and lines)\n",
             );
         }
-        message.push_str(&format!("Measured: {}", report_render::summary(report)));
+        message.push_str(&format!("Measured: {}", report_render::summary(counted)));
+        if !not_counted.is_empty() {
+            message.push('\n');
+            message.push_str(report_render::not_counted_lines(&not_counted).trim_end());
+        }
         if let Some(dir) = std::env::var_os("MEMASSERT_DUMP") {
             message.push_str(&dump(report, spec.test, dir.as_ref()));
         }
@@ -471,7 +690,7 @@ fn growth_at(growth: &[StatisticDiff], pattern: &str) -> Vec<StatisticDiff> {
     grown.sort_by(|a, b| {
         b.size_diff
             .cmp(&a.size_diff)
-            .then_with(|| a.traceback.cmp(&b.traceback))
+            .then_with(|| b.traceback.cmp_tracemalloc(&a.traceback))
     });
     grown
 }

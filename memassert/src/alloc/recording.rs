@@ -12,14 +12,19 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use crate::alloc::live_table::{self, Entry, Locked};
 use crate::alloc::pause_points::{self, Point};
 use crate::alloc::scope_registry::{self, Charge};
+use crate::alloc::thread_owner;
+use crate::alloc::trace_config;
 use crate::base::reentrancy::Guard;
 use crate::capture::stack_table::{self, Class};
 use crate::symbols::symbolize;
 
 /// What the hot path must look at. Zero means: forward and return.
-static HOOKS: AtomicU32 = AtomicU32::new(0);
+static HOOKS: AtomicU32 = AtomicU32::new(ENV_PENDING);
 /// Global tracing (`memassert::start`) is on.
 pub(crate) const TRACING: u32 = 1;
+/// `MEMASSERT_TRACEMALLOC` has not been read yet: the first allocation
+/// reads it (`trace_config`), then this bit is clear for good.
+const ENV_PENDING: u32 = 2;
 /// The number of open [`Scope`](crate::Scope)s lives in the bits from
 /// here up: counting them in the same word as the flags makes "a scope is
 /// open" change atomically with the count (a separate counter and flag
@@ -64,7 +69,18 @@ pub(crate) fn hook(bit: u32) -> bool {
 pub(crate) fn on_alloc(ptr: *mut u8, size: usize) {
     // Inside the tracker already (its own bookkeeping allocating): untracked.
     let Some(_guard) = Guard::enter() else { return };
-    let hooks = HOOKS.load(Relaxed);
+    let mut hooks = HOOKS.load(Relaxed);
+    if hooks & ENV_PENDING != 0 {
+        // The first allocation: whoever clears the bit reads the variable.
+        if HOOKS.fetch_and(!ENV_PENDING, Relaxed) & ENV_PENDING != 0 {
+            if let trace_config::EnvRequest::Start(frames) = trace_config::read_env() {
+                mark_installed();
+                trace_config::set_limit(frames);
+                set_hook(TRACING, true);
+            }
+        }
+        hooks = HOOKS.load(Relaxed);
+    }
     if hooks & PROBE != 0 {
         INSTALLED.store(true, Relaxed);
     }
@@ -77,8 +93,14 @@ fn record_new(ptr: *mut u8, size: usize, hooks: u32, charge: Charge) {
     let tracing = hooks & TRACING != 0;
     let in_scopes = hooks >= SCOPE_ONE;
     let own = if in_scopes { scope_registry::own() } else { 0 };
-    // A thread without a scope of its own may be running the code a scope
-    // follows (a test body's spawned thread or task): that needs the stack.
+    // A thread without a scope of its own may belong to one by how it was
+    // started (`thread_owner`), or be running the code a scope follows by
+    // name (a pool older than the test): that needs the stack.
+    let owner = if in_scopes && own == 0 {
+        thread_owner::owner()
+    } else {
+        0
+    };
     let follow = in_scopes && own == 0 && scope_registry::following();
     let all = if own == 0 && in_scopes {
         scope_registry::all_threads()
@@ -86,11 +108,12 @@ fn record_new(ptr: *mut u8, size: usize, hooks: u32, charge: Charge) {
         0
     };
     let mut scope = own;
-    if !tracing && own == 0 && all == 0 && !follow {
+    if !tracing && own == 0 && owner == 0 && all == 0 && !follow {
         return;
     }
     let scope_stacks = follow
         || (own != 0 && scope_registry::wants_stacks(own))
+        || (owner != 0 && scope_registry::wants_stacks(owner))
         || (all != 0 && scope_registry::wants_stacks(all));
     let (stack, class) = if tracing || scope_stacks {
         stack_table::capture_here()
@@ -98,17 +121,51 @@ fn record_new(ptr: *mut u8, size: usize, hooks: u32, charge: Charge) {
         // A counting scope: figures only, no site.
         (scope_registry::NO_STACK, Class::User)
     };
+    // Another thread's work: the site will say which thread it ran on.
+    let mut foreign = false;
     if follow {
-        scope = scope_registry::follower_of(stack);
+        // Code a scope follows by name comes first: on a thread another
+        // test owns (a pool it built), a job of this test is this test's.
+        // A thread owned by the only follower needs no names.
+        let only_owner = owner != 0 && scope_registry::followers() == 1;
+        if !only_owner {
+            scope = scope_registry::follower_of(stack);
+        }
+        foreign = scope != 0;
+    }
+    if scope == 0 && owner != 0 {
+        scope = owner;
+        foreign = true;
     }
     if own == 0 && scope == 0 && all != 0 {
-        // Another thread, not running followed code: an all-threads scope
-        // takes it if it runs the workspace's code (what a runtime's or a
-        // pool's own threads do for themselves is theirs). Counting scopes
-        // capture no stack and take everything.
-        if !scope_registry::wants_stacks(all) || symbolize::runs_workspace_code(stack) {
+        // Another thread, owned by no scope and not running followed code:
+        // an all-threads scope takes it (less std's work, below). One that
+        // is not alone in its process takes it only if it runs the
+        // workspace's code (what a runtime's or a pool's own threads do for
+        // themselves is theirs). One alone takes everything: with no names
+        // (a release build) nothing else could be told apart, and a gate
+        // must not pass a leak; what pools keep for themselves is known
+        // infrastructure (`suppressions`). Counting scopes capture no stack and take
+        // everything.
+        if !scope_registry::wants_stacks(all)
+            || scope_registry::takes_every_thread(all)
+            || symbolize::runs_workspace_code(stack)
+        {
             scope = all;
+            foreign = true;
         }
+    }
+    if own == 0
+        && scope == 0
+        && stack != scope_registry::NO_STACK
+        && follow
+        && thread_owner::started_by_program()
+    {
+        // Work no scope could claim, on a thread the program started (a
+        // pool's or a runtime's, not the harness's), while scopes follow
+        // code by name: if the build has no names, the followers cannot
+        // tell whether it was theirs (their gates say so).
+        scope_registry::note_unclaimed(stack, class);
     }
     // Counting scopes count std's work too (they cannot tell it apart),
     // even when tracing captured a stack anyway.
@@ -119,6 +176,11 @@ fn record_new(ptr: *mut u8, size: usize, hooks: u32, charge: Charge) {
     {
         scope = 0;
     }
+    let thread = if foreign && scope != 0 {
+        thread_owner::name_id()
+    } else {
+        0
+    };
     let mut shard = live_table::lock_addr(ptr as usize);
     let mut tag = 0;
     // The scope may close between `current` and the charge (an all-threads
@@ -127,7 +189,9 @@ fn record_new(ptr: *mut u8, size: usize, hooks: u32, charge: Charge) {
         if scope == 0 {
             break;
         }
-        if let Some(t) = scope_registry::charge_alloc(&mut shard, scope, stack, size, charge) {
+        if let Some(t) =
+            scope_registry::charge_alloc(&mut shard, scope, stack, size, charge, thread)
+        {
             tag = t;
             break;
         }
@@ -141,6 +205,18 @@ fn record_new(ptr: *mut u8, size: usize, hooks: u32, charge: Charge) {
         // (freed from inside the tracker). Account for that free now.
         forget_scope_part(&mut shard, &stale);
     }
+}
+
+/// Whether this thread's stack shows a frame of `function` with its file
+/// and line (the build has line tables for it, so code it hands to other
+/// threads can be followed by name).
+pub(crate) fn names_with_lines_here(function: &str) -> bool {
+    let Some(_guard) = Guard::enter() else {
+        return true;
+    };
+    crate::capture::stack_capture::ensure_depth(crate::capture::sink::MAX_RAW_FRAMES);
+    let (stack, _) = stack_table::capture_here();
+    symbolize::names_with_lines(stack, function)
 }
 
 /// Forgets a block that is about to be freed.
@@ -283,6 +359,13 @@ pub fn is_installed() -> bool {
     }
     set_hook(PROBE, false);
     INSTALLED.load(Relaxed)
+}
+
+/// Records that the tracker is this binary's global allocator (it is
+/// running), and makes sure a forked child turns tracking off.
+fn mark_installed() {
+    INSTALLED.store(true, Relaxed);
+    register_fork_handler();
 }
 
 /// Set in a child process made by `fork()` from a process that had the

@@ -99,6 +99,9 @@ pub(crate) struct Site {
     saved_bytes: usize,
     saved_blocks: usize,
     epoch: u64,
+    /// The first thread other than the scope's own that allocated here
+    /// (`thread_owner::name_id`; 0: only the scope's own thread).
+    pub(crate) thread: u16,
 }
 
 /// Allocation requests by size, in power-of-two buckets: bucket `k` counts
@@ -178,8 +181,14 @@ impl State {
         site
     }
 
-    fn charge_alloc(&mut self, stack: StackId, size: usize, charge: Charge) {
+    fn charge_alloc(&mut self, stack: StackId, size: usize, charge: Charge, thread: u16) {
         self.alloc(stack, size, !matches!(charge, Charge::Restore));
+        if thread != 0 && stack != NO_STACK && self.keeps_sites {
+            let site = self.sites.entry(stack).or_default();
+            if site.thread == 0 {
+                site.thread = thread;
+            }
+        }
         match charge {
             Charge::Alloc => self.stats_bytes_allocated += size,
             Charge::Realloc { old } => {
@@ -244,7 +253,8 @@ impl State {
                 stack,
                 size,
                 charge,
-            } => self.charge_alloc(stack, size, charge),
+                thread,
+            } => self.charge_alloc(stack, size, charge, thread),
             Op::Free {
                 stack,
                 size,
@@ -322,6 +332,9 @@ struct Slot {
     fast: AtomicUsize,
     /// The scope is closing (or closed, until the slot opens again).
     closing: AtomicBool,
+    /// An all-threads scope alone in its process: it takes every other
+    /// thread's allocations (less std's work), not only the workspace's.
+    every: AtomicBool,
     state: SpinLock<Option<State>>,
 }
 
@@ -333,6 +346,7 @@ const EMPTY: Slot = Slot {
     generation: AtomicU64::new(0),
     fast: AtomicUsize::new(0),
     closing: AtomicBool::new(true),
+    every: AtomicBool::new(false),
     state: SpinLock::new(None),
 };
 
@@ -371,7 +385,6 @@ const MAX_FOLLOWERS: usize = 64;
 static FOLLOWERS: [AtomicU64; MAX_FOLLOWERS] = [const { AtomicU64::new(0) }; MAX_FOLLOWERS];
 /// How many entries of `FOLLOWERS` are in use.
 static FOLLOWING: AtomicUsize = AtomicUsize::new(0);
-
 thread_local! {
     // const-initialised and drop-free: readable from the allocator at any
     // point of a thread's life (see `reentrancy`).
@@ -388,6 +401,12 @@ pub(crate) fn own() -> ScopeRef {
 #[inline]
 pub(crate) fn all_threads() -> ScopeRef {
     ALL_THREADS.load(Ordering::Acquire)
+}
+
+/// How many open scopes follow code onto other threads.
+#[inline]
+pub(crate) fn followers() -> usize {
+    FOLLOWING.load(Ordering::Acquire)
 }
 
 /// True when some open scope follows a function's code onto other threads.
@@ -471,6 +490,31 @@ pub(crate) struct Opened {
 /// scopes): counted in the scope, attributed to no site.
 pub(crate) const NO_STACK: StackId = StackId::MAX;
 
+/// Whether the all-threads scope `scope` takes every thread's allocations
+/// (it is alone in its process), not only those running workspace code.
+#[inline]
+pub(crate) fn takes_every_thread(scope: ScopeRef) -> bool {
+    SLOTS_[index_of(scope)].every.load(Ordering::Relaxed)
+}
+
+/// Allocations, outside std's work, made by threads that no scope owns and
+/// that run no followed code by name, while scopes follow code by name.
+static UNCLAIMED: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts an allocation no scope could claim (see [`UNCLAIMED`]).
+pub(crate) fn note_unclaimed(stack: StackId, class: Class) {
+    if !excluded(stack, class) {
+        UNCLAIMED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// How many allocations no scope could claim so far (see [`UNCLAIMED`]):
+/// compared before and after a scope, it says whether other threads did
+/// work that scope could not tell apart without names.
+pub(crate) fn unclaimed() -> usize {
+    UNCLAIMED.load(Ordering::Relaxed)
+}
+
 /// Whether an allocation counted in `scope` needs its stack.
 #[inline]
 pub(crate) fn wants_stacks(scope: ScopeRef) -> bool {
@@ -491,7 +535,12 @@ pub(crate) fn tag_wants_stacks(tag: u32) -> bool {
 /// capture, no sites. `None` when every slot is taken.
 /// `follow`: a function path whose code this scope also counts on other
 /// threads (see [`follower_of`]).
-pub(crate) fn open(all_threads: bool, stacks: bool, follow: Option<&str>) -> Option<Opened> {
+pub(crate) fn open(
+    all_threads: bool,
+    every: bool,
+    stacks: bool,
+    follow: Option<&str>,
+) -> Option<Opened> {
     let index = SLOTS_
         .iter()
         .position(|s| !s.in_use.swap(true, Ordering::Acquire))?;
@@ -499,6 +548,7 @@ pub(crate) fn open(all_threads: bool, stacks: bool, follow: Option<&str>) -> Opt
     let generation = slot.generation.load(Ordering::Relaxed) + 1;
     slot.generation.store(generation, Ordering::Relaxed);
     let scope = (generation << INDEX_BITS) | index as u64;
+    slot.every.store(all_threads && every, Ordering::Relaxed);
     let parent = CURRENT.try_with(Cell::get).unwrap_or(0);
     slot.stacks.store(
         stacks || (parent != 0 && wants_stacks(parent)),
@@ -703,6 +753,8 @@ enum Op {
         stack: StackId,
         size: usize,
         charge: Charge,
+        /// The thread's name id when not the scope's own thread (0).
+        thread: u16,
     },
     /// `realloc`: the block is moved or resized, not given back.
     Free {
@@ -806,12 +858,14 @@ pub(crate) fn charge_alloc(
     stack: StackId,
     size: usize,
     charge: Charge,
+    thread: u16,
 ) -> Option<u32> {
     let slot = &SLOTS_[index_of(scope)];
     let op = Op::Alloc {
         stack,
         size,
         charge,
+        thread,
     };
     // A fast scope, without its lock: `closing` first (acquire), so that a
     // `false` written by a later opening makes the generation read below
@@ -851,6 +905,7 @@ pub(crate) fn charge_owned(
         stack,
         size,
         charge,
+        thread: 0,
     };
     // Pinned, so the slot is still this scope's: a fast scope is charged
     // even while closing (it adds its figures up only once unpinned), and

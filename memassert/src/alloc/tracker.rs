@@ -2,7 +2,8 @@
 //!
 //! The hot path is one relaxed load: while nothing is tracing and no scope is
 //! open, every call goes straight to the inner allocator. Everything else
-//! lives in [`crate::alloc::recording`], out of line.
+//! lives in [`crate::alloc::recording`], out of line. (The very first
+//! allocation takes the slow path once, to read `MEMASSERT_TRACEMALLOC`.)
 
 use std::alloc::{GlobalAlloc, Layout, System};
 

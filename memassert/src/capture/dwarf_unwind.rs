@@ -412,6 +412,17 @@ fn modules() -> Option<&'static Modules> {
     rebuild()
 }
 
+/// Builds the module list now if it is not built (or out of date), so that
+/// the first capture does not: see `symbols::warm_up`.
+pub(crate) fn warm_up() {
+    let _ = modules();
+}
+
+/// Module lists built so far (each one is a one-time load).
+pub(crate) fn builds() -> usize {
+    BUILDS.load(Ordering::Relaxed)
+}
+
 /// Builds a fresh module list and publishes it, unless another thread is
 /// already doing so or the budget of lists is spent (then `None`, without
 /// waiting).

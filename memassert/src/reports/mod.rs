@@ -6,6 +6,7 @@
 //! `base`, `size`, `capture`, `symbols`, `alloc` and `tracemalloc`.
 
 pub(crate) mod export;
+pub(crate) mod not_counted;
 pub(crate) mod report;
 pub(crate) mod report_render;
 pub(crate) mod report_snapshot;

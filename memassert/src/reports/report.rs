@@ -20,6 +20,9 @@ pub(crate) struct SiteRecord {
     pub(crate) total: usize,
     pub(crate) max_bytes: usize,
     pub(crate) max_blocks: usize,
+    /// The first other thread that allocated here (a name id of
+    /// `thread_owner`; 0: only the scope's own thread).
+    pub(crate) thread: u16,
 }
 
 /// What a [`Scope`](crate::Scope) (or [`track`](crate::track), or a
@@ -194,11 +197,7 @@ impl Report {
     }
 
     pub(crate) fn traceback(&self, stack: StackId) -> Traceback {
-        let traceback = symbolize::traceback(stack, self.frames);
-        match self.test {
-            Some(test) => traceback.cut_at_function(test),
-            None => traceback,
-        }
+        symbolize::traceback_until(stack, self.frames, self.test)
     }
 
     pub(crate) fn site_records(&self) -> &[SiteRecord] {
@@ -271,11 +270,7 @@ impl Report {
     /// requested, `count` the number of requests (reallocations included).
     pub fn allocation_statistics(&self, key: Key) -> Vec<Statistic> {
         let mut stats = statistics::statistics(self.grouped(key, |s| (s.total, s.allocs)));
-        stats.sort_by(|a, b| {
-            (b.count, b.size)
-                .cmp(&(a.count, a.size))
-                .then_with(|| a.traceback.cmp(&b.traceback))
-        });
+        stats.sort_by(statistics::by_count);
         stats
     }
 
@@ -298,8 +293,46 @@ impl Report {
         statistics::compare(new, old)
     }
 
+    /// Each stack's share of [`leaked`](Report::leaked): `(stack, bytes,
+    /// blocks)` still live at the end beyond its checkpoint figures.
+    pub(crate) fn leaked_by_stack(&self) -> Vec<(StackId, usize, usize)> {
+        self.sites
+            .iter()
+            .map(|s| {
+                let (bytes, blocks) = self
+                    .baseline
+                    .as_ref()
+                    .and_then(|b| b.get(&s.stack).copied())
+                    .unwrap_or((0, 0));
+                (
+                    s.stack,
+                    s.live_bytes.saturating_sub(bytes),
+                    s.live_blocks.saturating_sub(blocks),
+                )
+            })
+            .filter(|&(_, bytes, blocks)| bytes > 0 || blocks > 0)
+            .collect()
+    }
+
+    /// The report without the leaked share of `stacks` (see
+    /// [`leaked_by_stack`](Report::leaked_by_stack)): what the `leaks` gate
+    /// counts once suppressions are left out. Peak and totals stay.
+    pub(crate) fn without_leaks_of(&self, stacks: &[(StackId, usize, usize)]) -> Report {
+        let mut report = self.clone();
+        for &(stack, bytes, blocks) in stacks {
+            for site in report.sites.iter_mut().filter(|s| s.stack == stack) {
+                site.live_bytes -= bytes.min(site.live_bytes);
+                site.live_blocks -= blocks.min(site.live_blocks);
+            }
+            report.live.0 = report.live.0.saturating_sub(bytes);
+            report.live.1 = report.live.1.saturating_sub(blocks);
+        }
+        report
+    }
+
     /// The full traceback that holds the most bytes among those whose site
-    /// is `site`, by the given figure.
+    /// is `site`, by the given figure; of equal ones, the one tracemalloc
+    /// would list first (the greatest, oldest frame first).
     pub(crate) fn largest_traceback(
         &self,
         site: &crate::Frame,
@@ -311,7 +344,27 @@ impl Report {
             .filter(|s| figure(s) > 0)
             .map(|s| (figure(s), self.traceback(s.stack)))
             .filter(|(_, tb)| tb.site() == site)
-            .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)))
+            .max_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp_tracemalloc(&b.1)))
             .map(|(_, tb)| tb)
+    }
+
+    /// The names of the other threads that allocated at `site` (with
+    /// `figure` above zero), sorted, without repeats.
+    pub(crate) fn site_threads(
+        &self,
+        site: &crate::Frame,
+        figure: impl Fn(&SiteRecord) -> usize,
+    ) -> Vec<String> {
+        let _untracked = Guard::enter();
+        let mut names: Vec<String> = self
+            .sites
+            .iter()
+            .filter(|s| s.thread != 0 && figure(s) > 0)
+            .filter(|s| self.traceback(s.stack).site() == site)
+            .map(|s| crate::alloc::thread_owner::thread_name(s.thread))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 }

@@ -3,6 +3,7 @@
 
 use std::fmt::{self, Write};
 
+use crate::reports::not_counted::NotCounted;
 use crate::reports::report::{Report, SiteRecord};
 use crate::symbols::traceback::{Frame, Traceback};
 use crate::tracemalloc::statistics::{Key, Statistic, StatisticDiff};
@@ -59,14 +60,52 @@ pub(crate) fn summary(report: &Report) -> String {
     )
 }
 
-/// The indented frames of a traceback: `    src/a.rs:3 in a::f`.
+/// What the `leaks` gate left out, one line a pattern, under the figures of
+/// a failure report:
+/// `Not counted: 1.5 KiB in 1 block at crossbeam_deque::deque::Injector::push (known infrastructure: ...)`.
+pub(crate) fn not_counted_lines(not_counted: &[NotCounted]) -> String {
+    let mut out = String::new();
+    for n in not_counted {
+        let _ = writeln!(
+            out,
+            "Not counted: {} in {} block{} at {} ({})",
+            format_size_short(n.bytes),
+            n.blocks,
+            if n.blocks == 1 { "" } else { "s" },
+            n.pattern,
+            n.why
+        );
+    }
+    out
+}
+
+/// The indented frames of a traceback: `    src/a.rs:3 in a::f`; then, when
+/// the traceback limit cut frames off (its `total_nframe` is larger), how
+/// many: `    ... 3 more frames below (cut by the traceback limit)`.
 pub(crate) fn traceback_lines(out: &mut String, traceback: &Traceback) {
+    let mut shown = 0;
     for frame in traceback.frames() {
+        // The marker standing for frames left out of the middle
+        // (`... N frames omitted ...`) is not one of the stack's frames.
+        if !(frame.line == 0 && frame.file.starts_with("...")) {
+            shown += 1;
+        }
         if frame.function.is_empty() {
             let _ = writeln!(out, "    {frame}");
         } else {
             let _ = writeln!(out, "    {frame} in {}", frame.function);
         }
+    }
+    if let Some(more) = traceback
+        .total_nframe()
+        .and_then(|total| total.checked_sub(shown))
+        .filter(|&more| more > 0)
+    {
+        let _ = writeln!(
+            out,
+            "    ... {more} more frame{} below (cut by the traceback limit)",
+            if more == 1 { "" } else { "s" },
+        );
     }
 }
 
@@ -77,6 +116,7 @@ fn top_list(
     stats: &[Statistic],
     top: usize,
     largest: impl Fn(&Frame) -> Option<Traceback>,
+    threads: impl Fn(&Frame) -> Vec<String>,
 ) -> String {
     let mut out = String::new();
     let shown = stats.len().min(top);
@@ -98,6 +138,10 @@ fn top_list(
             if let Some(tb) = largest(stat.traceback.site()) {
                 traceback_lines(&mut out, &tb);
             }
+        }
+        let threads = threads(stat.traceback.site());
+        if !threads.is_empty() {
+            let _ = writeln!(out, "    on thread {}", threads.join(", "));
         }
     }
     if stats.len() > shown {
@@ -122,6 +166,27 @@ fn by<'a>(
     move |site| report.largest_traceback(site, figure)
 }
 
+fn on<'a>(
+    report: &'a Report,
+    figure: fn(&SiteRecord) -> usize,
+) -> impl Fn(&Frame) -> Vec<String> + 'a {
+    move |site| report.site_threads(site, figure)
+}
+
+/// Where a thread was started, for reports: the innermost frame outside
+/// std of the stack that started it (`tests/a.rs:12 in a::t`).
+pub(crate) fn started_at(stack: u32) -> String {
+    if stack == u32::MAX {
+        return "(where: not recorded)".to_string();
+    }
+    let traceback = crate::symbols::symbolize::traceback(stack, 4);
+    match traceback.frames().first() {
+        Some(frame) if !frame.function.is_empty() => format!("{frame} in {}", frame.function),
+        Some(frame) => frame.to_string(),
+        None => "(where: std only)".to_string(),
+    }
+}
+
 /// The sites live at the peak.
 pub(crate) fn peak_sites(report: &Report, top: usize) -> String {
     top_list(
@@ -129,6 +194,7 @@ pub(crate) fn peak_sites(report: &Report, top: usize) -> String {
         &report.peak_statistics(Key::Line),
         top,
         by(report, |s| s.peak_bytes),
+        on(report, |s| s.peak_bytes),
     )
 }
 
@@ -139,6 +205,7 @@ pub(crate) fn leak_sites(report: &Report, top: usize) -> String {
         &report.statistics(Key::Line),
         top,
         by(report, |s| s.live_bytes),
+        on(report, |s| s.live_bytes),
     )
 }
 
@@ -149,18 +216,21 @@ pub(crate) fn alloc_sites(report: &Report, top: usize) -> String {
         &report.allocation_statistics(Key::Line),
         top,
         by(report, |s| s.allocs),
+        on(report, |s| s.allocs),
     )
 }
 
 /// Where the bytes were requested, most bytes first.
 pub(crate) fn total_sites(report: &Report, top: usize) -> String {
     let mut stats = report.allocation_statistics(Key::Line);
-    stats.sort_by(|a, b| {
-        (b.size, b.count)
-            .cmp(&(a.size, a.count))
-            .then_with(|| a.traceback.cmp(&b.traceback))
-    });
-    top_list("by bytes allocated", &stats, top, by(report, |s| s.total))
+    stats.sort_by(crate::tracemalloc::statistics::by_size);
+    top_list(
+        "by bytes allocated",
+        &stats,
+        top,
+        by(report, |s| s.total),
+        on(report, |s| s.total),
+    )
 }
 
 /// Growth lines in `compare_to` format, each with its source line.

@@ -6,7 +6,8 @@
 //! - peak, total bytes and allocation count, leaked bytes and blocks: the
 //!   figures the attribute asserts on;
 //! - the sites live at the peak, every allocation site (bytes and count),
-//!   and the leaked sites, each sorted by size, then count, then location;
+//!   and the leaked sites, each sorted by size, then count, then location
+//!   (descending, oldest frame first, as tracemalloc breaks ties);
 //! - under each site its source line and the callers inside the workspace.
 //!
 //! What stays out: addresses, absolute and toolchain paths, std and

@@ -22,7 +22,10 @@ pub(crate) fn within_function(path: &str, function: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
 }
 
-/// Shell-style glob match (`*`, `?`, `[set]`, `[!set]`), as `fnmatch`.
+/// Shell-style glob match (`*`, `?`, `[set]`, `[!set]`), as Python's
+/// `fnmatch.fnmatchcase`: only `!` negates a set (`[^ab]` is the set of
+/// `^`, `a` and `b`), a `]` right after `[` or `[!` is a member, a reversed
+/// range matches nothing, and an unclosed `[` is a literal.
 pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
@@ -81,7 +84,8 @@ pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
 /// not closed.
 fn match_set(p: &[char], start: usize, c: char) -> Option<(bool, usize)> {
     let mut i = start + 1;
-    let negate = i < p.len() && (p[i] == '!' || p[i] == '^');
+    // Only `!` negates (fnmatch); a leading `^` is a member like any other.
+    let negate = i < p.len() && p[i] == '!';
     if negate {
         i += 1;
     }
@@ -123,5 +127,10 @@ mod tests {
         assert!(glob_match("a*b*c", "aXXbYYc"));
         assert!(!glob_match("a*b*c", "aXXbYY"));
         assert!(glob_match("[", "["));
+        // fnmatch: `^` is a member, not a negation.
+        assert!(glob_match("[^ab].py", "^.py"));
+        assert!(glob_match("[^ab].py", "a.py"));
+        assert!(!glob_match("[^ab].py", "c.py"));
+        assert!(glob_match("[!ab].py", "c.py"));
     }
 }

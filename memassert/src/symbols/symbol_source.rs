@@ -33,6 +33,19 @@ struct Object {
 
 static OBJECTS: Mutex<Option<Vec<Object>>> = Mutex::new(None);
 
+/// Objects' debug info opened, and loader lists walked, so far: the
+/// one-time loads `symbols::warm_up` does before a scope's body runs.
+static LOADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// See [`LOADS`].
+pub(crate) fn loads() -> usize {
+    LOADS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn count_load() {
+    LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Linux (glibc, musl): the loader's list, `dl_iterate_phdr`.
 #[cfg(target_os = "linux")]
 fn loaded_objects() -> Vec<Object> {
@@ -249,6 +262,7 @@ pub(crate) fn resolve(ip: usize, mut each: impl FnMut(String, Option<&Path>, u32
         // First use, or a library loaded since the list was made: walk the
         // loader's list without holding ours, then merge.
         drop(guard);
+        count_load();
         let fresh = loaded_objects();
         guard = lock();
         let old = guard.take().unwrap_or_default();
@@ -260,9 +274,10 @@ pub(crate) fn resolve(ip: usize, mut each: impl FnMut(String, Option<&Path>, u32
     };
     let object = &mut objects[index];
     let probe = ip.wrapping_sub(object.bias) as u64;
-    let loader = object
-        .loader
-        .get_or_insert_with(|| addr2line::Loader::new(&object.path).ok());
+    let loader = object.loader.get_or_insert_with(|| {
+        count_load();
+        addr2line::Loader::new(&object.path).ok()
+    });
     let Some(loader) = loader else {
         return true;
     };

@@ -35,6 +35,17 @@ struct Resolved {
     one_time: bool,
     /// Code of the user's workspace (not std, not a dependency elsewhere).
     workspace: bool,
+    /// Std machinery that keeps state for the process: the backtrace
+    /// symbolizer (and the crates std vendors for it), panicking.
+    std_state: bool,
+    /// Std's stdout/stderr path (`print!`, libtest's captured output).
+    stdio: bool,
+    /// Std's `io::Write` machinery outside `stdio` (the formatting adapter,
+    /// `Vec<u8>`'s `write_all`).
+    io_write: bool,
+    /// An `io::Write::write_fmt` (or `default_write_fmt`): where a
+    /// formatting into an `io::Write` sink starts.
+    io_write_fmt: bool,
 }
 
 static CACHE: Mutex<Option<HashMap<usize, Arc<[Resolved]>>>> = Mutex::new(None);
@@ -106,6 +117,38 @@ const EXCLUDED_PREFIXES: &[&str] = &[
     "<std::thread::",
     "std::sys::thread::",
     "std::sys::pal::unix::thread::",
+];
+
+/// Std machinery that keeps what it allocates for the process: the
+/// backtrace symbolizer's parsed debug info (std's vendored `backtrace`,
+/// `gimli`, `addr2line`, `rustc_demangle`, `miniz_oxide`), panicking. An
+/// allocation with one of these frames anywhere in its stack, and none of
+/// the user's code between the allocation and that frame, is std's: see
+/// [`is_excluded`].
+const STD_STATE_PREFIXES: &[&str] = &[
+    "std::backtrace_rs::",
+    "<std::backtrace_rs::",
+    "std::sys::backtrace::",
+    "<std::sys::backtrace::",
+    "<<std::sys::backtrace::",
+    "std::backtrace::",
+    "<std::backtrace::",
+    "std::panicking::",
+    "core::panicking::",
+    "__rustc::rust_begin_unwind",
+    "rust_begin_unwind",
+];
+
+/// Files of [`STD_STATE_PREFIXES`] (inlined frames of std carry only short
+/// names). Not `library/deps/`: std's vendored crates include `hashbrown`,
+/// whose code the user's `HashMap`s run.
+const STD_STATE_FILES: &[&str] = &[
+    "library/std/src/backtrace.rs",
+    "library/std/src/sys/backtrace.rs",
+    "library/std/src/../../backtrace/",
+    "library/backtrace/",
+    "library/std/src/panicking.rs",
+    "library/core/src/panicking.rs",
 ];
 
 /// Functions which, anywhere in a stack, mean one-time initialisation (of
@@ -265,6 +308,14 @@ fn resolve(ip: usize) -> Arc<[Resolved]> {
         let workspace = !internal && path.is_some_and(paths::in_workspace);
         let one_time = ONE_TIME_PREFIXES.iter().any(|p| function.starts_with(p))
             || ONE_TIME_FILES.iter().any(|f| file.starts_with(f));
+        let std_state = STD_STATE_PREFIXES.iter().any(|p| function.starts_with(p))
+            || STD_STATE_FILES.iter().any(|f| file.starts_with(f));
+        let stdio = file.starts_with("library/std/src/io/stdio.rs")
+            || function.starts_with("std::io::stdio::")
+            || function.starts_with("<std::io::stdio::");
+        let io_write = !stdio && file.starts_with("library/std/src/io/");
+        let io_write_fmt =
+            io_write && matches!(last_segment(&function), "write_fmt" | "default_write_fmt");
         frames.push(Resolved {
             frame: Frame {
                 file,
@@ -276,6 +327,10 @@ fn resolve(ip: usize) -> Arc<[Resolved]> {
             excluded,
             one_time,
             workspace,
+            std_state,
+            stdio,
+            io_write,
+            io_write_fmt,
         });
     };
     // The addresses were moved into their call instruction at capture time.
@@ -293,6 +348,36 @@ fn resolve(ip: usize) -> Arc<[Resolved]> {
         .get_or_insert_with(HashMap::new)
         .insert(ip, frames.clone());
     frames
+}
+
+/// The last segment of a function path, without generic arguments:
+/// `std::io::default_write_fmt::<Vec<u8>>` -> `default_write_fmt`,
+/// `<Vec<u8> as std::io::Write>::write_fmt` -> `write_fmt`.
+fn last_segment(function: &str) -> &str {
+    let mut head = function;
+    // Drop trailing generic arguments (`::<...>`), however nested.
+    while head.ends_with('>') {
+        let mut depth = 0usize;
+        let mut cut = None;
+        for (i, c) in head.char_indices().rev() {
+            match c {
+                '>' => depth += 1,
+                '<' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        cut = Some(i);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        match cut {
+            Some(i) => head = head[..i].trim_end_matches("::"),
+            None => return "",
+        }
+    }
+    head.rsplit("::").next().unwrap_or(head)
 }
 
 /// The frames of a stack from the allocation request on, innermost first:
@@ -318,6 +403,10 @@ fn request_frames(stack: StackId) -> Vec<Resolved> {
                 excluded: false,
                 one_time: false,
                 workspace: false,
+                std_state: false,
+                stdio: false,
+                io_write: false,
+                io_write_fmt: false,
             });
             continue;
         }
@@ -335,20 +424,31 @@ fn request_frames(stack: StackId) -> Vec<Resolved> {
 }
 
 /// The traceback of a stack: its site first, then the callers outside std,
-/// at most `limit` frames.
+/// at most `limit` frames; its `total_nframe` counts them all.
 ///
 /// When none of those `limit` frames is the user's workspace code (the
 /// allocation happened deep inside a dependency), the innermost workspace
 /// frame is kept anyway, after a marker frame that says how many were left
 /// out: a report always shows where the user's code asked.
 pub(crate) fn traceback(stack: StackId, limit: usize) -> Traceback {
+    traceback_until(stack, limit, None)
+}
+
+/// [`traceback`], without the frame of function `until` and those below
+/// it (never the site): a test's report stops at the test function.
+pub(crate) fn traceback_until(stack: StackId, limit: usize, until: Option<&str>) -> Traceback {
     let _untracked = Guard::enter();
     let limit = limit.max(1);
     let all = request_frames(stack);
     let elided = all
         .iter()
         .any(|r| r.frame.file == ELIDED_FILE && r.internal);
-    let user: Vec<Resolved> = all.into_iter().filter(|r| !r.internal).collect();
+    let mut user: Vec<Resolved> = all.into_iter().filter(|r| !r.internal).collect();
+    if let Some(until) = until {
+        if let Some(at) = user.iter().skip(1).position(|r| r.frame.function == until) {
+            user.truncate(at + 1);
+        }
+    }
     let in_reach = user.iter().take(limit).any(|r| r.workspace);
     let first_workspace = user.iter().position(|r| r.workspace);
     let frames: Vec<Frame> = match first_workspace {
@@ -367,9 +467,12 @@ pub(crate) fn traceback(stack: StackId, limit: usize) -> Traceback {
             frames.push(user[at].frame.clone());
             frames
         }
-        _ => user.into_iter().take(limit).map(|r| r.frame).collect(),
+        _ => user.iter().take(limit).map(|r| r.frame.clone()).collect(),
     };
-    Traceback::new(frames)
+    // How many frames the limit cut from: every frame of the capture that
+    // `frames` could have shown (a lower bound when the stack was deeper
+    // than the capture).
+    Traceback::new(frames).with_total_nframe(Some(user.len()))
 }
 
 /// Whether allocations with this stack count in scopes. Resolves the frames
@@ -399,16 +502,22 @@ pub(crate) fn classify(stack: StackId) -> Class {
 /// - one-time initialisation of a static or a thread-local, or a runtime
 ///   starting up, *anywhere* in the stack (it lives for the process or the
 ///   thread);
+/// - std machinery that keeps state for the process (the backtrace
+///   symbolizer, panicking) *anywhere* in the stack, with none of the
+///   user's code between it and the allocation ([`std_state`]);
+/// - libtest's captured output (or stdout's buffer) growing while the
+///   user's `Debug`/`Display` code, the site, formats into it
+///   ([`captured_output`]);
 /// - no site at all in a complete, fully resolved stack of std frames
 ///   (a thread starting up, std's own bookkeeping). A stack cut short by
 ///   the capture depth, or with frames that did not resolve, is never
 ///   excluded for having no site: it counts, and its report says why.
 fn is_excluded(frames: &[Resolved], captured: usize) -> bool {
-    if frames.iter().any(|r| r.one_time) {
+    if frames.iter().any(|r| r.one_time) || std_state(frames) {
         return true;
     }
     match frames.iter().position(|r| !r.internal) {
-        Some(site) => frames[..site].iter().any(|r| r.excluded),
+        Some(site) => frames[..site].iter().any(|r| r.excluded) || captured_output(frames, site),
         None => {
             let complete = captured < crate::capture::stack_capture::depth();
             let resolved = !frames.is_empty()
@@ -417,6 +526,62 @@ fn is_excluded(frames: &[Resolved], captured: usize) -> bool {
                     .all(|r| !r.frame.function.is_empty() || r.frame.file != "<unknown>");
             let std = frames.iter().any(|r| r.frame.file.starts_with("library/"));
             complete && resolved && std
+        }
+    }
+}
+
+/// Whether a frame of std's process-wide machinery ([`STD_STATE_PREFIXES`])
+/// made the allocation: walking out from the allocation, such a frame comes
+/// before any frame of code with a source file outside std (the user's, a
+/// dependency's). Frames without a file are passed over: std's vendored
+/// crates (`rustc_demangle`, `gimli`) have no line tables in std's build,
+/// so the backtrace symbolizer's allocations look like
+/// `<unknown> in <rustc_demangle::legacy::Demangle as Display>::fmt`.
+/// A user's `Display` of a panic payload, or a user's panic hook, is the
+/// user's code in between: what it allocates counts.
+fn std_state(frames: &[Resolved]) -> bool {
+    for r in frames {
+        if r.std_state {
+            return true;
+        }
+        if !r.internal && r.frame.file != "<unknown>" {
+            return false;
+        }
+    }
+    false
+}
+
+/// Whether the allocation is std's output buffer (libtest's captured
+/// output, a `Vec<u8>`) growing while the code at `site` formats into it:
+///
+/// - below the site, std's `io::Write` machinery writes (the formatting
+///   adapter, `Vec<u8>::write_all`), and no `write_fmt` of its own started
+///   there (the site formatting into its own buffer: the site's);
+/// - above the site, the first `write_fmt` that started the formatting is
+///   called from std's stdout/stderr path (`print!`, `eprintln!`, a panic
+///   message), whatever user code formats in between (a `Debug` of the
+///   user's or of a dependency, derived or written by hand).
+fn captured_output(frames: &[Resolved], site: usize) -> bool {
+    let below = &frames[..site];
+    if !below.iter().any(|r| r.io_write) || below.iter().any(|r| r.io_write_fmt) {
+        return false;
+    }
+    let Some(start) = frames[site..].iter().position(|r| r.io_write_fmt) else {
+        return false;
+    };
+    frames[site + start..]
+        .iter()
+        .find(|r| !r.io_write)
+        .is_some_and(|r| r.stdio)
+}
+
+/// Resolves every frame of `stack` (whatever its class), loading the debug
+/// info of the objects it runs in: see `symbols::warm_up`.
+pub(crate) fn warm(stack: StackId) {
+    let _untracked = Guard::enter();
+    for &ip in stack_table::ips(stack).iter() {
+        if ip != crate::capture::sink::ELIDED {
+            resolve(ip);
         }
     }
 }
@@ -464,9 +629,60 @@ pub(crate) fn footprint() -> (usize, usize) {
     (map.len(), bytes)
 }
 
+/// Whether a stack that starts a thread is inside one-time initialisation
+/// of a `static` (`Once`, `OnceLock`, `LazyLock`, `lazy_static`,
+/// `once_cell`): the thread is then the process's (a global pool's
+/// worker), not the code's that happened to trigger it. A runtime built by
+/// the code itself (tokio's `Builder::build`) is not one-time here.
+pub(crate) fn starts_threads_once(stack: StackId) -> bool {
+    let _untracked = Guard::enter();
+    request_frames(stack).iter().any(|r| {
+        let function = r.frame.function.as_str();
+        let file = r.frame.file.as_str();
+        let once = |s: &str| !s.contains("thread_local") && !s.starts_with("tokio::");
+        ONE_TIME_PREFIXES
+            .iter()
+            .any(|p| once(p) && function.starts_with(p))
+            || ONE_TIME_FILES.iter().any(|f| once(f) && file.contains(f))
+    })
+}
+
+/// Whether a frame of `path` (or its closures) in the stack has a file and
+/// line: the build has line tables for that code.
+pub(crate) fn names_with_lines(stack: StackId, path: &str) -> bool {
+    let _untracked = Guard::enter();
+    request_frames(stack).iter().any(|r| {
+        r.frame.file != "<unknown>"
+            && crate::symbols::pattern::within_function(path, &r.frame.function)
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::inherent_path;
+    use super::{inherent_path, last_segment};
+
+    #[test]
+    fn last_segments() {
+        for (function, last) in [
+            (
+                "std::io::default_write_fmt::<alloc::vec::Vec<u8>>",
+                "default_write_fmt",
+            ),
+            (
+                "<alloc::vec::Vec<u8> as std::io::Write>::write_fmt",
+                "write_fmt",
+            ),
+            ("std::io::Write::write_fmt", "write_fmt"),
+            (
+                "<std::io::default_write_fmt::Adapter<T> as core::fmt::Write>::write_str",
+                "write_str",
+            ),
+            ("write_fmt", "write_fmt"),
+            ("a::b::<c<d>>", "b"),
+        ] {
+            assert_eq!(last_segment(function), last, "{function}");
+        }
+    }
 
     #[test]
     fn v0_inherent_methods_read_as_legacy_ones() {

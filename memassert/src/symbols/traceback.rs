@@ -1,5 +1,6 @@
 //! [`Frame`] and [`Traceback`], and their tracemalloc text.
 
+use std::cmp::Ordering;
 use std::fmt;
 use std::sync::Arc;
 
@@ -65,6 +66,48 @@ impl fmt::Display for Frame {
     }
 }
 
+/// Which frames [`Traceback::format`] renders, as tracemalloc's `limit`
+/// argument: all of them, the `n` most recent (a positive `limit`), or the
+/// `n` oldest (a negative one).
+///
+/// `None` and `Some(n)` convert into it, so `format(None, ..)` and
+/// `format(Some(n), ..)` read as before.
+///
+/// ```
+/// use memassert::{Frame, FrameLimit, Traceback};
+/// let at = |file: &str, line| Frame { file: file.into(), line, function: String::new() };
+/// // Site first: c.py:3 is the most recent call, a.py:1 the oldest.
+/// let tb = Traceback::new(vec![at("c.py", 3), at("b.py", 2), at("a.py", 1)]);
+/// assert_eq!(tb.format(FrameLimit::Newest(1), false), ["  File \"c.py\", line 3"]);
+/// assert_eq!(tb.format(FrameLimit::Oldest(1), false), ["  File \"a.py\", line 1"]);
+/// assert_eq!(tb.format(Some(2), true).len(), 2);
+/// assert_eq!(tb.format(None, true), tb.format(FrameLimit::All, true));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum FrameLimit {
+    /// Every frame (tracemalloc's `limit=None`).
+    #[default]
+    All,
+    /// The `n` most recent frames, the site first among them
+    /// (`limit=n`).
+    Newest(usize),
+    /// The `n` oldest frames (`limit=-n`, as tracemalloc's documentation
+    /// describes it).
+    Oldest(usize),
+}
+
+impl From<Option<usize>> for FrameLimit {
+    fn from(limit: Option<usize>) -> FrameLimit {
+        limit.map_or(FrameLimit::All, FrameLimit::Newest)
+    }
+}
+
+impl From<usize> for FrameLimit {
+    fn from(n: usize) -> FrameLimit {
+        FrameLimit::Newest(n)
+    }
+}
+
 /// The frames that led to an allocation, the site (most recent call) first.
 ///
 /// Frames of the tracker and of std are left out; the first frame is the
@@ -82,14 +125,21 @@ impl fmt::Display for Frame {
 ///     ["  File \"app.rs\", line 6", "  File \"app.rs\", line 37"]
 /// );
 /// ```
+///
+/// Equality and hashing cover the frames and [`total_nframe`](Traceback::total_nframe).
+/// `Ord` compares frames site first; statistics break ties with
+/// tracemalloc's order instead (oldest frame first, see
+/// [`Snapshot::statistics`](crate::Snapshot::statistics)).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Traceback {
     frames: Arc<[Frame]>,
+    total_nframe: Option<usize>,
 }
 
 impl Traceback {
     /// A traceback from frames listed site first. An empty list becomes one
-    /// `<unknown>` frame, as tracemalloc does.
+    /// `<unknown>` frame, as tracemalloc does. Its
+    /// [`total_nframe`](Traceback::total_nframe) is unknown (`None`).
     pub fn new(frames: Vec<Frame>) -> Traceback {
         let frames = if frames.is_empty() {
             vec![Frame::unknown()]
@@ -98,6 +148,62 @@ impl Traceback {
         };
         Traceback {
             frames: frames.into(),
+            total_nframe: None,
+        }
+    }
+
+    /// The same frames, with the number of frames the stack had before the
+    /// traceback limit cut it (tracemalloc's `Traceback(frames,
+    /// total_nframe)`).
+    ///
+    /// ```
+    /// use memassert::{Frame, Traceback};
+    /// let site = Frame { file: "a.rs".into(), line: 1, function: String::new() };
+    /// let tb = Traceback::new(vec![site]).with_total_nframe(Some(7));
+    /// assert_eq!((tb.len(), tb.total_nframe()), (1, Some(7)));
+    /// ```
+    pub fn with_total_nframe(mut self, total_nframe: Option<usize>) -> Traceback {
+        self.total_nframe = total_nframe;
+        self
+    }
+
+    /// How many frames the stack had before the traceback limit cut it
+    /// (tracemalloc's `Traceback.total_nframe`): `len()` when nothing was
+    /// cut, more when the stack was deeper than the limit, `None` when not
+    /// known (a traceback built with [`Traceback::new`], a statistic's key,
+    /// a snapshot file of format version 1).
+    ///
+    /// Counted as [`frames`](Traceback::frames) are: the site and its
+    /// callers, without std's and the tracker's frames. memassert captures
+    /// the traceback limit plus 28 raw return addresses (room for the
+    /// allocator's own frames); a stack deeper than its capture counts as
+    /// deep as the capture reached, so the figure is then a lower bound.
+    ///
+    /// ```
+    /// memassert::install!();
+    /// fn deep(n: u32) -> Vec<u8> {
+    ///     if n == 0 { vec![0; 64] } else { std::hint::black_box(deep(n - 1)) }
+    /// }
+    /// fn main() {
+    ///     memassert::start(1);
+    ///     let block = deep(3);
+    ///     let tb = memassert::traceback_of(block.as_ptr()).unwrap();
+    ///     memassert::stop();
+    ///     assert_eq!(tb.len(), 1);
+    ///     // With line tables: deep x4 and main, at least.
+    ///     assert!(tb.total_nframe().unwrap() >= tb.len());
+    /// }
+    /// ```
+    pub fn total_nframe(&self) -> Option<usize> {
+        self.total_nframe
+    }
+
+    /// The frames alone, without `total_nframe`: the key statistics group
+    /// by (tracemalloc's `'traceback'` key type builds `Traceback(frames)`).
+    pub(crate) fn frames_only(&self) -> Traceback {
+        Traceback {
+            frames: self.frames.clone(),
+            total_nframe: None,
         }
     }
 
@@ -105,18 +211,21 @@ impl Traceback {
         &self.frames
     }
 
-    /// Drops the frame of `function` and every frame below it (never the
-    /// site).
-    pub(crate) fn cut_at_function(self, function: &str) -> Traceback {
-        match self
-            .frames
-            .iter()
-            .skip(1)
-            .position(|f| f.function == function)
-        {
-            Some(i) => Traceback::new(self.frames[..=i].to_vec()),
-            None => self,
+    /// tracemalloc's ordering of tracebacks (`Traceback.__lt__` compares
+    /// its frames oldest first, each as `(filename, lineno)`); functions,
+    /// which tracemalloc does not know, only break what is left of a tie.
+    pub(crate) fn cmp_tracemalloc(&self, other: &Traceback) -> Ordering {
+        fn key(f: &Frame) -> (&str, u32) {
+            (&f.file, f.line)
         }
+        fn function(f: &Frame) -> &str {
+            &f.function
+        }
+        let (mine, theirs) = (self.frames.iter().rev(), other.frames.iter().rev());
+        mine.clone()
+            .map(key)
+            .cmp(theirs.clone().map(key))
+            .then_with(|| mine.map(function).cmp(theirs.map(function)))
     }
 
     /// The frames, site (most recent call) first. Never empty.
@@ -135,15 +244,33 @@ impl Traceback {
         self.frames.len()
     }
 
-    /// tracemalloc's `Traceback.format()`: two lines a frame, `  File
-    /// "file", line N` and the stripped source line when it can be read.
+    /// tracemalloc's `Traceback.format(limit, most_recent_first)`: two lines
+    /// a frame, `  File "file", line N` and the stripped source line when it
+    /// can be read.
     ///
-    /// `limit` keeps the `limit` most recent frames; `most_recent_first`
-    /// lists the site first (tracemalloc's default, `false`, lists the oldest
-    /// call first).
-    pub fn format(&self, limit: Option<usize>, most_recent_first: bool) -> Vec<String> {
-        let keep = limit.unwrap_or(self.frames.len()).min(self.frames.len());
-        let mut frames: Vec<&Frame> = self.frames[..keep].iter().collect();
+    /// `limit` picks the frames ([`FrameLimit`]; `None`: all, `Some(n)`: the
+    /// `n` most recent, [`FrameLimit::Oldest`]: the `n` oldest);
+    /// `most_recent_first` lists the site first (tracemalloc's default,
+    /// `false`, lists the oldest call first, as Python prints tracebacks).
+    ///
+    /// ```
+    /// use memassert::{Frame, FrameLimit, Traceback};
+    /// let at = |line| Frame { file: "x.py".into(), line, function: String::new() };
+    /// let tb = Traceback::new(vec![at(3), at(2), at(1)]);
+    /// assert_eq!(
+    ///     tb.format(FrameLimit::Oldest(2), true),
+    ///     ["  File \"x.py\", line 2", "  File \"x.py\", line 1"]
+    /// );
+    /// ```
+    pub fn format(&self, limit: impl Into<FrameLimit>, most_recent_first: bool) -> Vec<String> {
+        let len = self.frames.len();
+        // Site first: the newest frames are at the front.
+        let frames: &[Frame] = match limit.into() {
+            FrameLimit::All => &self.frames,
+            FrameLimit::Newest(n) => &self.frames[..n.min(len)],
+            FrameLimit::Oldest(n) => &self.frames[len - n.min(len)..],
+        };
+        let mut frames: Vec<&Frame> = frames.iter().collect();
         if !most_recent_first {
             frames.reverse();
         }

@@ -8,7 +8,9 @@ use crate::symbols::traceback::{Frame, Traceback};
 ///
 /// Patterns are shell globs matched against the displayed file name
 /// (`src/cache.rs`, `library/alloc/src/vec/mod.rs`): `*` matches any run of
-/// characters including `/`, `?` one character, `[abc]`/`[!abc]` a set.
+/// characters including `/`, `?` one character, `[abc]`/`[!abc]` a set
+/// (as Python's `fnmatch`, only `!` negates: `[^ab].py` matches `^.py` and
+/// `a.py`, not `c.py`).
 ///
 /// Like tracemalloc's `Snapshot.filter_traces`: a trace is kept when it
 /// matches at least one inclusive filter (if there are any) and no exclusive

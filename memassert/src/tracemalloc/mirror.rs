@@ -3,22 +3,18 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use crate::alloc::live_table;
 use crate::alloc::recording::{self, require_installed, TRACING};
+use crate::alloc::trace_config;
 use crate::base::reentrancy::Guard;
-use crate::capture::sink::MAX_RAW_FRAMES;
+use crate::capture::stack_table;
 use crate::capture::stack_table::StackId;
-use crate::capture::{stack_capture, stack_table};
 use crate::symbols::symbolize;
 use crate::symbols::traceback::Traceback;
 use crate::tracemalloc::snapshot::{Snapshot, Trace};
 
-/// Most frames a traceback may keep.
-pub const MAX_FRAMES: usize = MAX_RAW_FRAMES - stack_capture::INTERNAL_FRAME_BUDGET;
-
-static LIMIT: AtomicUsize = AtomicUsize::new(1);
+pub use crate::alloc::trace_config::MAX_FRAMES;
 
 /// Traced memory: bytes of the live traced blocks, and their peak since
 /// tracing started or [`reset_peak`].
@@ -50,6 +46,13 @@ impl fmt::Display for Usage {
 /// (tracemalloc's `start(nframe)`; tracemalloc's default is 1). Calling it
 /// while tracing changes the limit for new blocks.
 ///
+/// Without code changes: `MEMASSERT_TRACEMALLOC=25` in the environment
+/// starts tracing with 25 frames at the binary's first allocation, as
+/// `PYTHONTRACEMALLOC=25` does for Python (unset, empty or `0`: off; a
+/// value that is not a number of frames from 0 to [`MAX_FRAMES`] aborts at
+/// start-up with a message; Unix only). The program then takes snapshots
+/// as usual.
+///
 /// # Panics
 ///
 /// If `frames` is 0 or above [`MAX_FRAMES`], or if the global allocator is
@@ -71,10 +74,9 @@ pub fn start(frames: usize) {
         (1..=MAX_FRAMES).contains(&frames),
         "memassert::start: frames must be between 1 and {MAX_FRAMES}, got {frames}"
     );
-    LIMIT.store(frames, Relaxed);
-    stack_capture::ensure_depth(frames);
     // Read the environment now, not from inside an allocation later.
     crate::symbols::paths::workspace_root();
+    trace_config::set_limit(frames);
     recording::set_hook(TRACING, true);
 }
 
@@ -162,7 +164,7 @@ pub fn reset_peak() {
 /// Frames kept per traceback (tracemalloc's `get_traceback_limit()`).
 pub fn traceback_limit() -> usize {
     require_installed("traceback_limit");
-    LIMIT.load(Relaxed)
+    trace_config::limit()
 }
 
 /// Bytes the tracker itself uses for its tables: live blocks, interned
@@ -227,7 +229,7 @@ pub fn traceback_of<T: ?Sized>(ptr: *const T) -> Option<Traceback> {
     };
     entry
         .traced()
-        .then(|| symbolize::traceback(entry.stack, LIMIT.load(Relaxed)))
+        .then(|| symbolize::traceback(entry.stack, trace_config::limit()))
 }
 
 /// The traced blocks now, with their tracebacks (tracemalloc's
@@ -257,11 +259,12 @@ pub fn take_snapshot() -> Snapshot {
         "memassert::take_snapshot: tracing is off; call memassert::start(frames) first"
     );
     let _untracked = Guard::enter();
-    let limit = LIMIT.load(Relaxed);
+    let limit = trace_config::limit();
     let mut per_stack: HashMap<StackId, Vec<usize>> = HashMap::new();
     live_table::for_each_traced(|size, stack| per_stack.entry(stack).or_default().push(size));
     // Symbolize once per distinct stack; stacks that differ only below the
-    // kept frames share one traceback. Sorted by traceback, then size, so the
+    // kept frames share one traceback (when their `total_nframe`, the depth
+    // below, agrees too). Sorted by traceback, then size, so the
     // snapshot's order does not depend on the table's.
     let mut by_traceback: HashMap<Traceback, Vec<usize>> = HashMap::new();
     for (stack, sizes) in per_stack {

@@ -2,19 +2,38 @@
 //! demand.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::Arc;
 
+use crate::size::format_size;
 use crate::symbols::traceback::Traceback;
 use crate::tracemalloc::filter::{self, Filter};
 use crate::tracemalloc::statistics::{self, Key, Statistic, StatisticDiff, Totals};
 
 /// One traced block: its size and where it was allocated.
+///
+/// `Display` is tracemalloc's `str(trace)`, `<frame>: <size>`, naming the
+/// site (tracemalloc names the traceback's oldest frame, see the README's
+/// tracemalloc section):
+///
+/// ```
+/// use memassert::{Frame, Trace, Traceback};
+/// let at = |file: &str, line| Frame { file: file.into(), line, function: String::new() };
+/// let trace = Trace { size: 10, traceback: Traceback::new(vec![at("src/a.rs", 4), at("src/main.rs", 9)]) };
+/// assert_eq!(trace.to_string(), "src/a.rs:4: 10 B");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Trace {
     /// Bytes requested.
     pub size: usize,
     /// Where: site first, at most [`Snapshot::traceback_limit`] frames.
     pub traceback: Traceback,
+}
+
+impl fmt::Display for Trace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.traceback.site(), format_size(self.size))
+    }
 }
 
 /// The traced blocks at the moment of [`take_snapshot`](crate::take_snapshot),
@@ -77,7 +96,31 @@ impl Snapshot {
         self.traces.iter().map(|t| t.size).sum()
     }
 
-    /// Statistics grouped by `key`, largest first (size, then count).
+    /// Statistics grouped by `key`, largest first.
+    ///
+    /// The order is tracemalloc's (`Statistic._sort_key`, sorted with
+    /// `reverse=True`): by size, then count, then traceback, all
+    /// descending, where tracebacks compare as tracemalloc's
+    /// `Traceback.__lt__` does, oldest frame first, each frame by file, then
+    /// line (function names break any tie left). So statistics of equal
+    /// size and count come out as in Python: `c.py:1` before `b.py:2`
+    /// before `b.py:1` before `a.py:1`.
+    ///
+    /// ```
+    /// use memassert::{Frame, Key, Snapshot, Trace, Traceback};
+    /// let at = |file: &str, line| Traceback::new(vec![Frame { file: file.into(), line, function: String::new() }]);
+    /// let snap = Snapshot::from_traces(
+    ///     vec![
+    ///         Trace { size: 10, traceback: at("a.py", 1) },
+    ///         Trace { size: 10, traceback: at("c.py", 1) },
+    ///         Trace { size: 10, traceback: at("b.py", 1) },
+    ///         Trace { size: 99, traceback: at("z.py", 1) },
+    ///     ],
+    ///     1,
+    /// );
+    /// let order: Vec<String> = snap.statistics(Key::Line).iter().map(|s| s.traceback.site().to_string()).collect();
+    /// assert_eq!(order, ["z.py:1", "c.py:1", "b.py:1", "a.py:1"]);
+    /// ```
     ///
     /// ```
     /// memassert::install!();
@@ -103,8 +146,26 @@ impl Snapshot {
         statistics::statistics(statistics::group(&self.totals(), key, true))
     }
 
-    /// What changed since `old`, grouped by `key`, sorted by the absolute
-    /// size difference, as tracemalloc's `compare_to`.
+    /// What changed since `old`, grouped by `key`, as tracemalloc's
+    /// `compare_to`.
+    ///
+    /// The order is tracemalloc's (`StatisticDiff._sort_key`, sorted with
+    /// `reverse=True`): by absolute size difference, then size, absolute
+    /// count difference, count, and traceback, all descending, tracebacks
+    /// compared oldest frame first as in
+    /// [`statistics`](Snapshot::statistics).
+    ///
+    /// ```
+    /// use memassert::{Frame, Key, Snapshot, Trace, Traceback};
+    /// let at = |file: &str| Traceback::new(vec![Frame { file: file.into(), line: 1, function: String::new() }]);
+    /// let trace = |size, file| Trace { size, traceback: at(file) };
+    /// let old = Snapshot::from_traces(vec![trace(10, "a.py"), trace(10, "c.py")], 1);
+    /// let new = Snapshot::from_traces(vec![trace(10, "b.py"), trace(10, "d.py"), trace(40, "a.py")], 1);
+    /// let diff = new.compare_to(&old, Key::Line);
+    /// let order: Vec<(String, isize)> = diff.iter().map(|d| (d.traceback.site().file.clone(), d.size_diff)).collect();
+    /// // Computed with CPython 3.11's tracemalloc on the same traces.
+    /// assert_eq!(order, [("a.py".into(), 30), ("d.py".into(), 10), ("b.py".into(), 10), ("c.py".into(), -10)]);
+    /// ```
     pub fn compare_to(&self, old: &Snapshot, key: Key) -> Vec<StatisticDiff> {
         self.compare_with(old, key, false)
     }

@@ -1,4 +1,5 @@
-//! The snapshot file format (version 1): encode, and decode without ever
+//! The snapshot file format (version 2; version 1 still loads): encode, and
+//! decode without ever
 //! panicking on bad input. The format is documented on
 //! [`Snapshot::load`](crate::Snapshot::load).
 
@@ -10,7 +11,9 @@ use crate::symbols::traceback::{Frame, Traceback};
 use crate::tracemalloc::snapshot::{Snapshot, Trace};
 
 const MAGIC: &str = "memassert-snapshot";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+/// The oldest version [`decode`] still reads (no `total_nframe`).
+const OLDEST_VERSION: u32 = 1;
 
 /// Why a snapshot file could not be loaded.
 ///
@@ -133,7 +136,14 @@ pub(crate) fn encode(snapshot: &Snapshot) -> String {
     let _ = writeln!(out, "traceback_limit {}", snapshot.traceback_limit);
     let _ = writeln!(out, "tracebacks {}", tracebacks.len());
     for tb in tracebacks {
-        let _ = writeln!(out, "traceback {}", tb.len());
+        match tb.total_nframe() {
+            Some(total) => {
+                let _ = writeln!(out, "traceback {} {total}", tb.len());
+            }
+            None => {
+                let _ = writeln!(out, "traceback {} -", tb.len());
+            }
+        }
         for frame in tb.frames() {
             let _ = writeln!(
                 out,
@@ -176,6 +186,25 @@ impl<'a> Lines<'a> {
     fn err(&self, message: impl Into<String>) -> SnapshotFileError {
         SnapshotFileError::format(Some(self.last), message)
     }
+    /// Reads a version 2 `traceback <frames> <total_nframe|->`.
+    fn traceback_header(&mut self) -> Result<(usize, Option<usize>), SnapshotFileError> {
+        let line = self.next("`traceback <frames> <total_nframe>`")?;
+        let parsed = line.strip_prefix("traceback ").and_then(|rest| {
+            let (frames, total) = rest.split_once(' ')?;
+            let frames: usize = frames.parse().ok()?;
+            let total = match total {
+                "-" => None,
+                n => Some(n.parse::<usize>().ok()?),
+            };
+            Some((frames, total))
+        });
+        parsed.ok_or_else(|| {
+            self.err(format!(
+                "expected `traceback <frames> <total_nframe or ->`, found `{line}`"
+            ))
+        })
+    }
+
     /// Reads `<word> <number>`.
     fn header(&mut self, word: &str) -> Result<usize, SnapshotFileError> {
         let line = self.next(&format!("`{word} <count>`"))?;
@@ -221,9 +250,10 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotFileError> {
     let version: u32 = version
         .parse()
         .map_err(|_| lines.err(format!("unreadable format version `{version}`")))?;
-    if version != VERSION {
+    if !(OLDEST_VERSION..=VERSION).contains(&version) {
         return Err(lines.err(format!(
-            "format version {version} is not supported by this memassert (it reads version {VERSION}); \
+            "format version {version} is not supported by this memassert (it reads versions \
+             {OLDEST_VERSION} to {VERSION}); \
              {}",
             if version > VERSION {
                 "upgrade memassert to load it"
@@ -236,7 +266,11 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotFileError> {
     let count = lines.header("tracebacks")?;
     let mut tracebacks = Vec::with_capacity(count.min(MAX_PREALLOC));
     for _ in 0..count {
-        let frames = lines.header("traceback")?;
+        let (frames, total_nframe) = if version == 1 {
+            (lines.header("traceback")?, None)
+        } else {
+            lines.traceback_header()?
+        };
         if frames == 0 {
             return Err(lines.err("a traceback has no frames"));
         }
@@ -263,7 +297,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotFileError> {
                 function,
             });
         }
-        tracebacks.push(Traceback::new(list));
+        tracebacks.push(Traceback::new(list).with_total_nframe(total_nframe));
     }
     let runs = lines.header("traces")?;
     let mut traces = Vec::with_capacity(runs.min(MAX_PREALLOC));
@@ -330,22 +364,25 @@ impl Snapshot {
 
     /// Reads a snapshot written by [`dump`](Snapshot::dump).
     ///
-    /// The format, version 1, is UTF-8 text:
+    /// The format, version 2, is UTF-8 text:
     ///
     /// ```text
-    /// memassert-snapshot 1
+    /// memassert-snapshot 2
     /// traceback_limit <N>
     /// tracebacks <T>
-    /// traceback <F>                      (T times, then F frame lines each)
+    /// traceback <F> <total_nframe|->     (T times, then F frame lines each)
     /// <line>\t<file>\t<function>
     /// traces <R>
     /// <traceback index> <size> <count>   (R runs of equal blocks)
     /// end
     /// ```
     ///
-    /// `\`, tab and newline in names are written as `\\`, `\t`, `\n`. A
-    /// file that is empty, truncated, of another format or of a newer
-    /// version is an `Err` that says which.
+    /// `\`, tab and newline in names are written as `\\`, `\t`, `\n`.
+    /// `total_nframe` is [`Traceback::total_nframe`], `-` when unknown.
+    /// Version 1 files (memassert before `total_nframe`: `traceback <F>`
+    /// lines) still load, with every `total_nframe` unknown. A file that is
+    /// empty, truncated, of another format or of a newer version is an
+    /// `Err` that says which.
     ///
     /// ```
     /// let err = memassert::Snapshot::load("Cargo.toml").unwrap_err();

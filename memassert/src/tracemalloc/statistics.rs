@@ -1,6 +1,7 @@
 //! [`Statistic`], [`StatisticDiff`] and grouping by [`Key`], as tracemalloc's
 //! `Snapshot.statistics()` and `compare_to()`.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -161,7 +162,7 @@ pub(crate) fn group(
     for &(tb, size, count) in totals {
         match key {
             Key::Traceback => {
-                let slot = whole.entry(tb.clone()).or_default();
+                let slot = whole.entry(tb.frames_only()).or_default();
                 slot.0 += size;
                 slot.1 += count;
             }
@@ -186,8 +187,9 @@ pub(crate) fn group(
         .collect()
 }
 
-/// Statistics sorted as tracemalloc does: size, then count, descending; then
-/// by location, so the order is stable.
+/// Statistics sorted as tracemalloc sorts them (`Statistic._sort_key`,
+/// `reverse=True`): by `(size, count, traceback)` descending, tracebacks
+/// compared oldest frame first ([`Traceback::cmp_tracemalloc`]).
 pub(crate) fn statistics(grouped: HashMap<Traceback, (usize, usize)>) -> Vec<Statistic> {
     let mut stats: Vec<Statistic> = grouped
         .into_iter()
@@ -197,16 +199,28 @@ pub(crate) fn statistics(grouped: HashMap<Traceback, (usize, usize)>) -> Vec<Sta
             count,
         })
         .collect();
-    stats.sort_by(|a, b| {
-        (b.size, b.count)
-            .cmp(&(a.size, a.count))
-            .then_with(|| a.traceback.cmp(&b.traceback))
-    });
+    stats.sort_by(by_size);
     stats
 }
 
-/// Differences sorted as tracemalloc does: absolute size difference, size,
-/// absolute count difference, count, all descending; then by location.
+/// tracemalloc's statistics order: `(size, count, traceback)`, descending.
+pub(crate) fn by_size(a: &Statistic, b: &Statistic) -> Ordering {
+    (b.size, b.count)
+        .cmp(&(a.size, a.count))
+        .then_with(|| b.traceback.cmp_tracemalloc(&a.traceback))
+}
+
+/// The order of statistics whose `count` leads: `(count, size, traceback)`,
+/// descending, ties as tracemalloc breaks them.
+pub(crate) fn by_count(a: &Statistic, b: &Statistic) -> Ordering {
+    (b.count, b.size)
+        .cmp(&(a.count, a.size))
+        .then_with(|| b.traceback.cmp_tracemalloc(&a.traceback))
+}
+
+/// Differences sorted as tracemalloc sorts them (`StatisticDiff._sort_key`,
+/// `reverse=True`): by `(abs(size_diff), size, abs(count_diff), count,
+/// traceback)` descending, tracebacks compared oldest frame first.
 pub(crate) fn compare(
     new: HashMap<Traceback, (usize, usize)>,
     mut old: HashMap<Traceback, (usize, usize)>,
@@ -244,7 +258,8 @@ pub(crate) fn compare(
             b.count_diff.unsigned_abs(),
             b.count,
         );
-        kb.cmp(&ka).then_with(|| a.traceback.cmp(&b.traceback))
+        kb.cmp(&ka)
+            .then_with(|| b.traceback.cmp_tracemalloc(&a.traceback))
     });
     diffs
 }

@@ -1,0 +1,54 @@
+//! One-time loading, done when a scope opens rather than inside its body.
+//!
+//! The tracker loads a few things once per process: the module list its
+//! DWARF unwinder walks with, and the debug info (each loaded object's
+//! line tables and function names) that classification reads to tell std's
+//! work from the body's. Loaded lazily, they land on the first tracked
+//! allocation, inside the body: tens of milliseconds that a timing test
+//! measures as its own. [`warm_up`] loads them before the body runs, so a
+//! body's first allocation costs what a later new site costs.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::base::reentrancy::Guard;
+use crate::capture::stack_table;
+use crate::symbols::symbolize;
+
+/// Whether the debug info has been loaded once (the module list is checked
+/// on every call: objects may have been loaded since).
+static SYMBOLS_WARM: AtomicBool = AtomicBool::new(false);
+
+/// Loads what the tracker needs once, before a scope's body runs: the
+/// unwinder's module list (rebuilt if objects were loaded since), and, the
+/// first time, the debug info of the objects on this thread's stack (the
+/// program itself, std within it, the C library), by capturing this stack
+/// and classifying it as an allocation's would be. Its allocations are the
+/// tracker's own (untracked).
+pub(crate) fn warm_up() {
+    let Some(_untracked) = Guard::enter() else {
+        return;
+    };
+    #[cfg(memassert_cached_dwarf)]
+    crate::capture::dwarf_unwind::warm_up();
+    if SYMBOLS_WARM.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let (stack, _) = stack_table::capture_here();
+    symbolize::warm(stack);
+}
+
+/// One-time loads so far (module lists built, objects' debug info opened,
+/// loader lists walked): a body that runs after [`warm_up`] adds none.
+pub(crate) fn one_time_loads() -> usize {
+    #[allow(unused_mut)]
+    let mut loads = 0;
+    #[cfg(memassert_cached_dwarf)]
+    {
+        loads += crate::capture::dwarf_unwind::builds();
+    }
+    #[cfg(memassert_private_symbols)]
+    {
+        loads += crate::symbols::symbol_source::loads();
+    }
+    loads
+}
