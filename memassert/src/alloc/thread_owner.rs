@@ -47,7 +47,6 @@
 //! [`running_started_in`] counts those still alive, so a leak gate can wait
 //! for them, bounded, before it judges.
 
-
 // Threads are seen starting only on Linux: elsewhere the wrapper and what
 // only it calls are not built, and the rest reads empty records.
 #![cfg_attr(not(target_os = "linux"), allow(dead_code))]
