@@ -49,7 +49,6 @@
 //! [`running_started_in`] counts those still alive, so a leak gate can wait
 //! for them, bounded, before it judges.
 
-
 // Threads are seen starting only where the wrapper is built (build.rs):
 // elsewhere it and what only it calls are not, and the rest reads empty
 // records.
