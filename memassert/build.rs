@@ -13,6 +13,10 @@
 //! - neither: the system unwinder (`_Unwind_Backtrace`; `RtlVirtualUnwind`
 //!   on Windows).
 //!
+//! `memassert_thread_wrapper`: memassert defines `pthread_create`, so that
+//! threads are owned by how they were started (Linux, not under a
+//! sanitizer).
+//!
 //! `memassert_private_symbols`: symbols from memassert's own DWARF cache
 //! (`symbol_source`) where the platform's debug info is DWARF: Linux, macOS,
 //! Windows with the GNU toolchain. Elsewhere (windows-msvc's PDB files) the
@@ -25,6 +29,7 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(memassert_frame_pointers)");
     println!("cargo::rustc-check-cfg=cfg(memassert_cached_dwarf)");
     println!("cargo::rustc-check-cfg=cfg(memassert_private_symbols)");
+    println!("cargo::rustc-check-cfg=cfg(memassert_thread_wrapper)");
     println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
     let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
     let flags: Vec<&str> = flags.split('\x1f').collect();
@@ -57,6 +62,14 @@ fn main() {
         println!("cargo:rustc-cfg=memassert_frame_pointers");
     } else if arch == "x86_64" && os == "linux" && env == "gnu" {
         println!("cargo:rustc-cfg=memassert_cached_dwarf");
+    }
+    // Threads owned by construction (`alloc/thread_owner.rs`): memassert's
+    // own `pthread_create`, on Linux. Not under a sanitizer, whose runtime
+    // intercepts `pthread_create` itself and must see every thread start
+    // (its interceptor cannot be reached from here).
+    let sanitized = flags.iter().any(|f| f.contains("sanitizer"));
+    if os == "linux" && !sanitized {
+        println!("cargo:rustc-cfg=memassert_thread_wrapper");
     }
     if os == "linux" || os == "macos" || (os == "windows" && env == "gnu") {
         println!("cargo:rustc-cfg=memassert_private_symbols");

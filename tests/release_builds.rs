@@ -287,7 +287,7 @@ fn fixture_for(name: &str, package: &str, extra: &str) -> PathBuf {
              [profile.release.package.\"*\"]\nopt-level = 1\n\n\
              [profile.limited]\ninherits = \"release\"\ndebug = \"limited\"\n{extra}",
             memassert.display().to_string(),
-            dev = if package == "demo" { OWNERSHIP_DEPS } else { "" },
+            dev = if package == "ownerdemo" { OWNERSHIP_DEPS } else { "" },
         ),
     )
     .unwrap();
@@ -299,7 +299,7 @@ fn fixture_for(name: &str, package: &str, extra: &str) -> PathBuf {
         GATES.replace("demo::", &format!("{package}::")),
     )
     .unwrap();
-    if package == "demo" {
+    if package == "ownerdemo" {
         std::fs::write(dir.join("tests/ownership.rs"), OWNERSHIP).unwrap();
     }
     std::fs::write(dir.join("tests/parity.rs"), PARITY).unwrap();
@@ -439,7 +439,7 @@ fn release_with_limited_debug_info_reads_as_dev() {
 /// no debug info, so nothing can be told by name.
 #[test]
 fn ownership_holds_without_debug_info() {
-    let dir = fixture();
+    let dir = fixture_for("release_ownership", "ownerdemo", "");
     let out = cargo_run_test(&dir, "release", "ownership", &[]);
     let all = text(&out);
     assert!(all.contains("running 15 tests"), "{all}");

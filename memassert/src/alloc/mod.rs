@@ -10,7 +10,11 @@
 pub(crate) mod live_table;
 pub(crate) mod pause_points;
 pub(crate) mod recording;
+pub(crate) mod scope_counters;
+pub(crate) mod scope_fast;
+pub(crate) mod scope_following;
 pub(crate) mod scope_registry;
+pub(crate) mod scope_slots;
 pub(crate) mod thread_owner;
 pub(crate) mod trace_config;
 pub(crate) mod tracker;

@@ -20,9 +20,11 @@
 //! On Linux this module defines `pthread_create` itself. The executable's
 //! own definition wins over the C library's when it is linked (std's
 //! `thread::spawn` and `thread::scope`, and every dependency's threads, call
-//! it); the real one is reached through `dlsym(RTLD_NEXT)` on glibc (or a
-//! sanitizer runtime's interceptor, when one is linked) and through musl's
-//! `__pthread_create` on musl. The wrapper hands the new thread a
+//! it); the real one is reached through `dlsym(RTLD_NEXT)` on glibc and
+//! through musl's `__pthread_create` on musl. Under a sanitizer the wrapper
+//! is not built (`build.rs`): the sanitizer's runtime intercepts
+//! `pthread_create` itself and must see every thread start, and its
+//! interceptor cannot be reached from here. The wrapper hands the new thread a
 //! *record* in a fixed table (no allocation: it runs inside `thread::spawn`,
 //! between std's own allocations), and starts it through a trampoline that
 //! tells the thread which record is its own, then runs the real start
@@ -36,9 +38,9 @@
 //! tracked allocation — lives in the same module, so the object that holds
 //! one holds the other.
 //!
-//! Elsewhere (macOS, Windows) no thread is owned by construction: the
-//! scope's other rules (names, one test per process) apply; README,
-//! "Platforms", says so.
+//! Elsewhere (macOS, Windows, sanitized builds) no thread is owned by
+//! construction: the scope's other rules (names, one test per process)
+//! apply; README, "Platforms", says so.
 //!
 //! ## Quiescence
 //!
@@ -47,11 +49,12 @@
 //! [`running_started_in`] counts those still alive, so a leak gate can wait
 //! for them, bounded, before it judges.
 
-// Threads are seen starting only on Linux: elsewhere the wrapper and what
-// only it calls are not built, and the rest reads empty records.
-#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
+// Threads are seen starting only where the wrapper is built (build.rs):
+// elsewhere it and what only it calls are not, and the rest reads empty
+// records.
+#![cfg_attr(not(memassert_thread_wrapper), allow(dead_code))]
 use std::cell::Cell;
-#[cfg(target_os = "linux")]
+#[cfg(memassert_thread_wrapper)]
 use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
@@ -384,10 +387,10 @@ fn gettid() -> u64 {
     0
 }
 
-// ---- the wrapper (Linux) ----
-#[cfg(target_os = "linux")]
+// ---- the wrapper (Linux, not under a sanitizer: build.rs) ----
+#[cfg(memassert_thread_wrapper)]
 type Start = extern "C" fn(*mut c_void) -> *mut c_void;
-#[cfg(target_os = "linux")]
+#[cfg(memassert_thread_wrapper)]
 type Create = unsafe extern "C" fn(
     *mut libc::pthread_t,
     *const libc::pthread_attr_t,
@@ -395,11 +398,11 @@ type Create = unsafe extern "C" fn(
     *mut c_void,
 ) -> c_int;
 
-#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+#[cfg(all(memassert_thread_wrapper, not(target_env = "musl")))]
 /// The `pthread_create` the wrapper forwards to (0: not looked up yet).
 static REAL: AtomicUsize = AtomicUsize::new(0);
 
-#[cfg(all(target_os = "linux", target_env = "musl"))]
+#[cfg(all(memassert_thread_wrapper, target_env = "musl"))]
 extern "C" {
     fn __pthread_create(
         native: *mut libc::pthread_t,
@@ -409,12 +412,12 @@ extern "C" {
     ) -> c_int;
 }
 
-#[cfg(all(target_os = "linux", target_env = "musl"))]
+#[cfg(all(memassert_thread_wrapper, target_env = "musl"))]
 fn real() -> Option<Create> {
     Some(__pthread_create)
 }
 
-#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+#[cfg(all(memassert_thread_wrapper, not(target_env = "musl")))]
 fn real() -> Option<Create> {
     let mut address = REAL.load(Ordering::Acquire);
     if address == 0 {
@@ -446,7 +449,7 @@ fn real() -> Option<Create> {
     Some(unsafe { std::mem::transmute::<usize, Create>(address) })
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(memassert_thread_wrapper)]
 /// The program's `pthread_create`: starts the thread through
 /// [`trampoline`] with a record saying who started it (module docs).
 /// Allocates nothing.
@@ -477,7 +480,7 @@ pub unsafe extern "C" fn pthread_create(
     rc
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(memassert_thread_wrapper)]
 extern "C" fn trampoline(index: *mut c_void) -> *mut c_void {
     let index = index as usize - 1;
     let (f, value) = enter(index);

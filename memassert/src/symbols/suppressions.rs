@@ -36,7 +36,7 @@ pub(crate) const KNOWN_INFRASTRUCTURE: &[Known] = &[
         why: "a work-stealing pool's global queue (rayon's), which takes a new block every 63 jobs",
     },
     Known {
-        pattern: "rayon_core::registry::WorkerThread::from",
+        pattern: "<rayon_core::registry::WorkerThread as core::convert::From>::from",
         site: None,
         why: "a pool worker's own job queue, made as the worker starts and kept while it lives",
     },

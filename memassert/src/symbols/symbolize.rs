@@ -541,14 +541,42 @@ fn is_excluded(frames: &[Resolved], captured: usize) -> bool {
 /// user's code in between: what it allocates counts.
 fn std_state(frames: &[Resolved]) -> bool {
     for r in frames {
-        if r.std_state {
+        if r.std_state && !is_thread_entry(&r.frame.function) {
             return true;
         }
-        if !r.internal && r.frame.file != "<unknown>" {
+        if r.internal {
+            continue;
+        }
+        // Code outside std: with a file, the user's or a dependency's; with
+        // none, std's vendored crates are passed over, but not code of a
+        // build without debug info (the user's, in `cargo test --release`).
+        let vendored = STD_VENDORED.iter().any(|c| r.frame.function.contains(c));
+        if r.frame.file != "<unknown>" || !vendored {
             return false;
         }
     }
     false
+}
+
+/// The crates std vendors for its backtrace symbolizer: built without line
+/// tables in std's build, their frames read `<unknown> in
+/// <rustc_demangle::legacy::Demangle as Display>::fmt`.
+const STD_VENDORED: &[&str] = &[
+    "rustc_demangle::",
+    "addr2line::",
+    "gimli::",
+    "object::",
+    "miniz_oxide::",
+    "adler2::",
+    "memchr::",
+];
+
+/// The frames std puts at the bottom of every thread and test
+/// (`__rust_begin_short_backtrace`, `__rust_end_short_backtrace`): markers
+/// for backtraces, not the backtrace machinery itself.
+fn is_thread_entry(function: &str) -> bool {
+    function.contains("__rust_begin_short_backtrace")
+        || function.contains("__rust_end_short_backtrace")
 }
 
 /// Whether the allocation is std's output buffer (libtest's captured
