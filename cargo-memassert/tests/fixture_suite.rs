@@ -56,7 +56,9 @@ fn in_a_thread() {
         .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The current-thread runtime: a multi-thread one's workers (the test's own)
+// allocate more or less from run to run, and `compare` would say so.
+#[tokio::test]
 #[memassert::track_alloc]
 async fn in_a_task() {
     tokio::spawn(async { drop(black_box(suitedemo::block(200_000))) })
@@ -243,7 +245,22 @@ fn records_summary_compare_and_html_of_a_real_suite() {
     );
 
     // cargo test: one process, every test in it; `over_the_limit` fails.
-    let out = cargo(&dir, &["test", "--offline", "--test", "suite"], &base, &[]);
+    // One test at a time: with tests side by side, the tokio test was seen
+    // charged with `in_a_thread`'s thread start (7 allocations one run, 38
+    // the next), and `compare` between two runs would name it.
+    let out = cargo(
+        &dir,
+        &[
+            "test",
+            "--offline",
+            "--test",
+            "suite",
+            "--",
+            "--test-threads=1",
+        ],
+        &base,
+        &[],
+    );
     let all = text(&out);
     assert!(
         !out.status.success() && all.contains("over_the_limit") && all.contains("1 failed"),
@@ -344,7 +361,14 @@ fn records_summary_compare_and_html_of_a_real_suite() {
     // A run where `scaled` allocates twice as much: compare names it, exits 1.
     let out = cargo(
         &dir,
-        &["test", "--offline", "--test", "suite"],
+        &[
+            "test",
+            "--offline",
+            "--test",
+            "suite",
+            "--",
+            "--test-threads=1",
+        ],
         &doubled,
         &[("SUITEDEMO_SCALE", "2")],
     );
