@@ -105,22 +105,81 @@ impl TestSpec {
     }
 }
 
-/// Whether this test is the only one running in its process: under
-/// cargo-nextest (a process per test), or with one test thread
-/// (`--test-threads=1`, `RUST_TEST_THREADS=1`). Read once.
+/// Whether this test is the only one running in its process: one test
+/// thread (`--test-threads=1`, `RUST_TEST_THREADS=1`), or one test named
+/// exactly (`--exact NAME`, which is how cargo-nextest runs each test in a
+/// process of its own). Read once, from the arguments libtest parses: an
+/// environment variable set by a test runner would also reach the test
+/// suites a test starts as child processes.
 pub fn alone_in_process() -> bool {
     static ALONE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ALONE.get_or_init(|| {
-        let var = |name: &str| std::env::var(name).unwrap_or_default();
-        if var("NEXTEST_EXECUTION_MODE") == "process-per-test" || var("RUST_TEST_THREADS") == "1" {
-            return true;
-        }
-        let args: Vec<String> = std::env::args().collect();
-        args.iter().enumerate().any(|(i, a)| {
-            a == "--test-threads=1"
-                || (a == "--test-threads" && args.get(i + 1).is_some_and(|v| v == "1"))
-        })
+        let threads = std::env::var("RUST_TEST_THREADS").unwrap_or_default();
+        alone_by_args(std::env::args().skip(1), threads.trim() == "1")
     })
+}
+
+/// [`alone_in_process`] from libtest's arguments (without the program).
+fn alone_by_args(args: impl Iterator<Item = String>, one_thread_env: bool) -> bool {
+    // libtest's options that take a value as the next argument.
+    const VALUED: &[&str] = &[
+        "--test-threads",
+        "--skip",
+        "--format",
+        "--logfile",
+        "--color",
+        "-Z",
+        "--shuffle-seed",
+    ];
+    let args: Vec<String> = args.collect();
+    let mut exact = false;
+    let mut filters = 0;
+    let mut threads = if one_thread_env { Some(1) } else { None };
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].as_str();
+        if let Some(n) = arg.strip_prefix("--test-threads=") {
+            threads = n.parse().ok();
+        } else if arg == "--test-threads" {
+            threads = args.get(i + 1).and_then(|n| n.parse().ok());
+            i += 1;
+        } else if arg == "--exact" {
+            exact = true;
+        } else if VALUED.contains(&arg) {
+            i += 1;
+        } else if !arg.starts_with('-') {
+            filters += 1;
+        }
+        i += 1;
+    }
+    threads == Some(1) || (exact && filters == 1)
+}
+
+#[cfg(test)]
+mod alone_tests {
+    use super::alone_by_args;
+
+    fn alone(args: &[&str]) -> bool {
+        alone_by_args(args.iter().map(|a| a.to_string()), false)
+    }
+
+    #[test]
+    fn nextest_and_one_thread_are_alone() {
+        assert!(alone(&["--exact", "mod::test", "--nocapture"]));
+        assert!(alone(&["--exact", "mod::test", "--ignored"]));
+        assert!(alone(&["--test-threads=1"]));
+        assert!(alone(&["--test-threads", "1", "parse"]));
+        assert!(alone_by_args(std::iter::empty(), true));
+    }
+
+    #[test]
+    fn parallel_runs_are_not() {
+        assert!(!alone(&[]));
+        assert!(!alone(&["parse"]));
+        assert!(!alone(&["--exact", "a", "b"]));
+        assert!(!alone(&["--skip", "slow", "--test-threads=2"]));
+        assert!(!alone(&["--exact", "--skip", "x"]));
+    }
 }
 
 /// How long a leak gate waits, at most, for threads the body started and
