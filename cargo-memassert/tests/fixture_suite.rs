@@ -245,9 +245,11 @@ fn records_summary_compare_and_html_of_a_real_suite() {
     );
 
     // cargo test: one process, every test in it; `over_the_limit` fails.
-    // One test at a time: with tests side by side, the tokio test was seen
-    // charged with `in_a_thread`'s thread start (7 allocations one run, 38
-    // the next), and `compare` between two runs would name it.
+    // One test at a time, so the two runs' figures are exact to compare.
+    // (Under an outer `cargo nextest run`, memassert before be537e3 took
+    // nextest's environment for "alone in its process" and let parallel
+    // fixture tests count each other: the tokio test went from 7
+    // allocations to 38.)
     let out = cargo(
         &dir,
         &[
