@@ -155,33 +155,6 @@ fn alone_by_args(args: impl Iterator<Item = String>, one_thread_env: bool) -> bo
     threads == Some(1) || (exact && filters == 1)
 }
 
-#[cfg(test)]
-mod alone_tests {
-    use super::alone_by_args;
-
-    fn alone(args: &[&str]) -> bool {
-        alone_by_args(args.iter().map(|a| a.to_string()), false)
-    }
-
-    #[test]
-    fn nextest_and_one_thread_are_alone() {
-        assert!(alone(&["--exact", "mod::test", "--nocapture"]));
-        assert!(alone(&["--exact", "mod::test", "--ignored"]));
-        assert!(alone(&["--test-threads=1"]));
-        assert!(alone(&["--test-threads", "1", "parse"]));
-        assert!(alone_by_args(std::iter::empty(), true));
-    }
-
-    #[test]
-    fn parallel_runs_are_not() {
-        assert!(!alone(&[]));
-        assert!(!alone(&["parse"]));
-        assert!(!alone(&["--exact", "a", "b"]));
-        assert!(!alone(&["--skip", "slow", "--test-threads=2"]));
-        assert!(!alone(&["--exact", "--skip", "x"]));
-    }
-}
-
 /// How long a leak gate waits, at most, for threads the body started and
 /// did not join to finish (`MEMASSERT_SETTLE_MS`, default 1000).
 fn settle_limit() -> std::time::Duration {
@@ -752,4 +725,31 @@ fn growth_at(growth: &[StatisticDiff], pattern: &str) -> Vec<StatisticDiff> {
             .then_with(|| b.traceback.cmp_tracemalloc(&a.traceback))
     });
     grown
+}
+
+#[cfg(test)]
+mod alone_tests {
+    use super::alone_by_args;
+
+    fn alone(args: &[&str]) -> bool {
+        alone_by_args(args.iter().map(|a| a.to_string()), false)
+    }
+
+    #[test]
+    fn nextest_and_one_thread_are_alone() {
+        assert!(alone(&["--exact", "mod::test", "--nocapture"]));
+        assert!(alone(&["--exact", "mod::test", "--ignored"]));
+        assert!(alone(&["--test-threads=1"]));
+        assert!(alone(&["--test-threads", "1", "parse"]));
+        assert!(alone_by_args(std::iter::empty(), true));
+    }
+
+    #[test]
+    fn parallel_runs_are_not() {
+        assert!(!alone(&[]));
+        assert!(!alone(&["parse"]));
+        assert!(!alone(&["--exact", "a", "b"]));
+        assert!(!alone(&["--skip", "slow", "--test-threads=2"]));
+        assert!(!alone(&["--exact", "--skip", "x"]));
+    }
 }
