@@ -251,3 +251,20 @@ fn detached_thread_finishing_is_waited_for() {
     });
     tx.send(vec![1u8; 64 << 10]).unwrap();
 }
+
+/// More threads over a test's life than the table has records (4096):
+/// each record is given back when its thread is gone (after its
+/// thread-local destructors), so the last thread is still owned.
+#[test]
+#[track_alloc(leaks = "0B")]
+#[should_panic(expected = "memassert: leaked 64")]
+fn records_are_reused_across_many_threads() {
+    for _ in 0..5000 {
+        std::thread::spawn(clean_worker_small).join().unwrap();
+    }
+    std::thread::spawn(worker).join().unwrap();
+}
+
+fn clean_worker_small() {
+    drop(std::hint::black_box(vec![1u8; 16]));
+}

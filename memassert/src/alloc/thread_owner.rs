@@ -54,7 +54,7 @@
 // records.
 #![cfg_attr(not(memassert_thread_wrapper), allow(dead_code))]
 use std::cell::Cell;
-#[cfg(memassert_thread_wrapper)]
+#[cfg(target_os = "linux")]
 use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
@@ -96,6 +96,10 @@ struct Record {
     stack: AtomicU32,
     /// The kernel's thread id, once started.
     tid: AtomicU64,
+    /// Set when the thread registered [`exited`] to run after its
+    /// thread-local destructors: the record is then freed by that, not
+    /// judged by `tid` (which the kernel reuses).
+    exit_hook: std::sync::atomic::AtomicBool,
     /// The creator's name, which an unnamed thread inherits (two halves).
     creator_name: AtomicU64,
     creator_name2: AtomicU64,
@@ -112,6 +116,7 @@ const EMPTY: Record = Record {
     started_in: AtomicU64::new(0),
     stack: AtomicU32::new(0),
     tid: AtomicU64::new(0),
+    exit_hook: std::sync::atomic::AtomicBool::new(false),
     creator_name: AtomicU64::new(0),
     creator_name2: AtomicU64::new(0),
 };
@@ -252,6 +257,7 @@ pub(crate) fn running_started_in(scope: ScopeRef, out: &mut [Straggler]) -> usiz
         }
         let alive = match state {
             CLAIMED | RUNNING => true,
+            _ if record.exit_hook.load(Ordering::Acquire) => true,
             _ => tid_alive(record.tid.load(Ordering::Acquire)),
         };
         if alive {
@@ -288,8 +294,10 @@ fn claim() -> Option<usize> {
         let i = (start + k) % MAX_THREADS;
         let record = &RECORDS[i];
         let state = record.state.load(Ordering::Acquire);
-        let free =
-            state == FREE || (state == FINISHING && !tid_alive(record.tid.load(Ordering::Acquire)));
+        let free = state == FREE
+            || (state == FINISHING
+                && !record.exit_hook.load(Ordering::Acquire)
+                && !tid_alive(record.tid.load(Ordering::Acquire)));
         if free
             && record
                 .state
@@ -359,11 +367,48 @@ fn enter(index: usize) -> (usize, usize) {
     let record = &RECORDS[index];
     let _ = SELF.try_with(|c| c.set(index + 1));
     record.tid.store(gettid(), Ordering::Release);
+    record
+        .exit_hook
+        .store(register_exit_hook(index), Ordering::Release);
     record.state.store(RUNNING, Ordering::Release);
     (
         record.start.load(Ordering::Relaxed),
         record.arg.load(Ordering::Relaxed),
     )
+}
+
+/// Registers [`exited`] to run when this thread's thread-local destructors
+/// are done (glibc runs them last registered first, and std registers its
+/// own later, on first use). `false` where that cannot be done: then the
+/// kernel's thread id tells when the thread is gone.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn register_exit_hook(index: usize) -> bool {
+    extern "C" {
+        fn __cxa_thread_atexit_impl(
+            dtor: unsafe extern "C" fn(*mut c_void),
+            obj: *mut c_void,
+            dso_symbol: *mut c_void,
+        ) -> c_int;
+    }
+    // Any address of ours names the object this code is in (glibc counts
+    // its destructors there; a null one would be looked up as nothing).
+    let dso = std::ptr::addr_of!(RECORDS) as *mut c_void;
+    // SAFETY: registers a destructor that only stores to a static record;
+    // glibc keeps the registration (its own calloc, not ours).
+    unsafe { __cxa_thread_atexit_impl(exited, (index + 1) as *mut c_void, dso) == 0 }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn register_exit_hook(_index: usize) -> bool {
+    false
+}
+
+/// The thread is gone but for its stack: its record is free again.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+unsafe extern "C" fn exited(index: *mut c_void) {
+    let record = &RECORDS[index as usize - 1];
+    record.exit_hook.store(false, Ordering::Release);
+    record.state.store(FREE, Ordering::Release);
 }
 
 /// The thread's start routine has returned.
