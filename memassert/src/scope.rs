@@ -169,8 +169,12 @@ impl ScopeOptions {
     ///     let scope = memassert::Scope::options().spawned_threads().start();
     ///     std::thread::spawn(worker).join().unwrap();
     ///     let report = scope.finish();
-    ///     if cfg!(target_os = "linux") {
+    ///     if cfg!(all(target_os = "linux", target_env = "gnu")) {
     ///         assert_eq!(report.leaked(), 4096);
+    ///     } else if cfg!(target_os = "linux") {
+    ///         // musl: std's own first-thread bookkeeping on the main
+    ///         // thread can show here too (README, Known limitations).
+    ///         assert!(report.leaked() >= 4096);
     ///     }
     /// }
     /// ```
