@@ -1520,8 +1520,9 @@ fn report_shows_frames_cut_by_the_limit() {
 /// `TestCommandLine` (`PYTHONTRACEMALLOC`): `MEMASSERT_TRACEMALLOC=N`
 /// starts tracing with N frames at start-up, `0` or unset leaves it off,
 /// an invalid number of frames is a fatal error. Each case runs this test
-/// binary again with the variable set.
+/// binary again with the variable set. Unix only, as the variable is.
 #[test]
+#[cfg(unix)]
 fn command_line_test_env_var() {
     if let Some(expect) = std::env::var_os("MEMASSERT_PORT_ENV_CHILD") {
         // The child: the variable was read before `main` ran.
