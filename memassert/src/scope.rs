@@ -53,6 +53,8 @@ pub struct Scope {
     owns_threads: Option<ScopeRef>,
     /// [`scope_registry::unclaimed`] when it opened.
     pub(crate) unclaimed_at_open: usize,
+    /// [`thread_owner::lost`] when it opened.
+    pub(crate) lost_at_open: usize,
     /// Whether the build names the followed code with file and line, so
     /// that other threads' work can be told apart by name.
     pub(crate) names_its_code: bool,
@@ -232,6 +234,7 @@ impl ScopeOptions {
         });
         Scope {
             unclaimed_at_open: scope_registry::unclaimed(),
+            lost_at_open: thread_owner::lost(),
             names_its_code: self.names_its_code,
             owns_threads,
             opened: Some(opened),

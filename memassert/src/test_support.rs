@@ -244,6 +244,18 @@ fn finish_settled(spec: &TestSpec, scope: Scope, settle: &Settle) -> (Report, Ve
 /// than the test) allocated while the body ran, and the build has no debug
 /// info to tell by name whether that was the body's work.
 fn unchecked_threads(spec: &TestSpec, scope: &Scope) -> Option<String> {
+    let lost = crate::alloc::thread_owner::lost() - scope.lost_at_open;
+    // Alone in its process, the scope counts unowned threads anyway.
+    if lost > 0 && !spec.current_thread_only && !spec.all_threads && !alone_in_process() {
+        return Some(format!(
+            "memassert: the limits of {} cannot be checked: {lost} thread{} started while it ran \
+             could not be followed (more than 4096 threads alive at once, memassert's limit), so \
+             what {} allocated is not counted.\n",
+            spec.test,
+            if lost == 1 { "" } else { "s" },
+            if lost == 1 { "it" } else { "they" },
+        ));
+    }
     if spec.current_thread_only || spec.all_threads || alone_in_process() {
         return None;
     }

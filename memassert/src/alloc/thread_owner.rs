@@ -123,6 +123,16 @@ const EMPTY: Record = Record {
 
 static RECORDS: [Record; MAX_THREADS] = [EMPTY; MAX_THREADS];
 static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
+/// Threads that a scope should have owned but that started unowned, every
+/// record being taken (more than `MAX_THREADS` threads at once).
+static LOST: AtomicUsize = AtomicUsize::new(0);
+
+/// How many threads have started unowned for want of a record so far (see
+/// [`LOST`]): compared before and after a scope.
+pub(crate) fn lost() -> usize {
+    LOST.load(Ordering::Relaxed)
+}
+
 /// Where the next claim starts looking.
 static HINT: AtomicUsize = AtomicUsize::new(0);
 
@@ -314,9 +324,16 @@ fn claim() -> Option<usize> {
 /// Called by the `pthread_create` wrapper before the real one: claims and
 /// fills a record for the new thread. `None`: start it as it is.
 fn prepare(start: usize, arg: usize) -> Option<usize> {
-    let index = claim()?;
-    let record = &RECORDS[index];
     let owner = owner_for_new_thread();
+    let Some(index) = claim() else {
+        if owner != 0 {
+            // A thread a scope should own starts unowned: say so, so that
+            // its gates fail as unchecked rather than pass.
+            LOST.fetch_add(1, Ordering::Relaxed);
+        }
+        return None;
+    };
+    let record = &RECORDS[index];
     record.start.store(start, Ordering::Relaxed);
     record.arg.store(arg, Ordering::Relaxed);
     record.creator.store(own_serial(), Ordering::Relaxed);
