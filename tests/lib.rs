@@ -106,3 +106,16 @@ pub mod pool {
         }
     }
 }
+
+/// The failure a leak planted by [`plant_leak`] must produce.
+pub const PLANTED: &str = "memassert: leaked 64 KiB in 1 block exceeds leaks 0B";
+
+/// A 64 KiB leak the test must see, when `MEMASSERT_PLANT` is set (the
+/// child-process cases of `std_state` and `infrastructure` run each case
+/// once without it and once with it).
+#[inline(never)]
+pub fn plant_leak() {
+    if std::env::var_os("MEMASSERT_PLANT").is_some() {
+        std::mem::forget(std::hint::black_box(vec![0u8; 64 << 10]));
+    }
+}

@@ -8,6 +8,7 @@
 use std::sync::Mutex;
 
 use memassert::track_alloc;
+use memassert_tests::run_alone;
 use rayon::prelude::*;
 
 memassert::install!();
@@ -157,32 +158,14 @@ fn global_rayon_join_module_fn_leaks() {
     rayon::join(worker, clean_worker);
 }
 
-/// Runs one ignored test of this binary alone in a child process.
-fn run_alone(test: &str) -> (bool, String) {
-    let out = memassert_tests::this_test_binary()
-        .args([
-            "--exact",
-            test,
-            "--ignored",
-            "--test-threads=1",
-            "--nocapture",
-        ])
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
-
 #[test]
 fn global_pool_alone() {
-    let (ok, text) = run_alone("global_rayon_pool_module_fn_leaks");
+    let (ok, text) = run_alone("global_rayon_pool_module_fn_leaks", &[]);
     assert!(!ok && text.contains("memassert: leaked 64"), "{text}");
     assert!(text.contains("in ownership::check_item"), "{text}");
-    let (ok, text) = run_alone("global_rayon_join_module_fn_leaks");
+    let (ok, text) = run_alone("global_rayon_join_module_fn_leaks", &[]);
     assert!(!ok && text.contains("memassert: leaked 64"), "{text}");
-    let (ok, text) = run_alone("global_rayon_pool_module_fn_clean");
+    let (ok, text) = run_alone("global_rayon_pool_module_fn_clean", &[]);
     assert!(ok, "{text}");
 }
 

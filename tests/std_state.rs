@@ -13,18 +13,9 @@
 // limitations).
 #![cfg(unix)]
 
-use memassert_tests::run_alone;
+use memassert_tests::{plant_leak as plant, run_alone, PLANTED};
 
 memassert::install!();
-
-const PLANTED: &str = "memassert: leaked 64 KiB in 1 block exceeds leaks 0B";
-
-/// A leak the test must see, when `MEMASSERT_PLANT` is set.
-fn plant() {
-    if std::env::var_os("MEMASSERT_PLANT").is_some() {
-        std::mem::forget(std::hint::black_box(vec![0u8; 64 << 10]));
-    }
-}
 
 mod alone {
     use std::panic::catch_unwind;
