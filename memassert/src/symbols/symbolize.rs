@@ -178,9 +178,20 @@ const ONE_TIME_FILES: &[&str] = &[
     "library/std/src/sys/thread_local/",
 ];
 
+/// memassert's frames at the bottom of a thread's stack rather than between
+/// an allocation and its caller: the start routine of every thread started
+/// through the `pthread_create` wrapper (`thread_owner`). Not the tracker's
+/// work (internal all the same, never a site): taken for it, a stack of
+/// std's frames only (a thread starting up) lost every frame to it, the
+/// tracker's frames being dropped up to the last of them.
+const THREAD_BASE_FRAMES: &[&str] = &["memassert::alloc::thread_owner::trampoline"];
+
 /// A frame of the tracker's own: recording an allocation, capturing the
 /// stack (the `backtrace` crate, the system unwinder), or the allocator entry.
 fn is_tracker(function: &str, file: Option<&Path>) -> bool {
+    if THREAD_BASE_FRAMES.contains(&function) {
+        return false;
+    }
     ALLOCATOR_ENTRIES.contains(&function)
         || ["memassert::", "<memassert::", "backtrace::", "<backtrace::"]
             .iter()
