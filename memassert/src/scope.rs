@@ -55,9 +55,10 @@ pub struct Scope {
     pub(crate) unclaimed_at_open: usize,
     /// [`thread_owner::lost`] when it opened.
     pub(crate) lost_at_open: usize,
-    /// Whether the build names the followed code with file and line, so
-    /// that other threads' work can be told apart by name.
-    pub(crate) names_its_code: bool,
+    /// The stack the scope was opened on, when it follows code by name:
+    /// its frames tell whether the build names that code with file and
+    /// line (read only if a gate needs to know: see `test_support`).
+    pub(crate) opened_on: Option<crate::capture::stack_table::StackId>,
     // The scope is tied to the thread that opened it.
     _not_send: std::marker::PhantomData<*const ()>,
 }
@@ -81,7 +82,7 @@ pub struct ScopeOptions {
     spawned_threads: bool,
     pub(crate) every_thread: bool,
     pub(crate) adopt: bool,
-    pub(crate) names_its_code: bool,
+    pub(crate) opened_on: Option<crate::capture::stack_table::StackId>,
 }
 
 impl ScopeOptions {
@@ -235,7 +236,7 @@ impl ScopeOptions {
         Scope {
             unclaimed_at_open: scope_registry::unclaimed(),
             lost_at_open: thread_owner::lost(),
-            names_its_code: self.names_its_code,
+            opened_on: self.opened_on,
             owns_threads,
             opened: Some(opened),
             frames: self.frames,
@@ -264,7 +265,7 @@ impl Scope {
             spawned_threads: false,
             every_thread: false,
             adopt: false,
-            names_its_code: true,
+            opened_on: None,
         }
     }
 

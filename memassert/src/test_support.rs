@@ -97,9 +97,10 @@ impl TestSpec {
             options.every_thread = true;
             options = options.all_threads();
         } else {
-            // Before the scope opens: reading the debug info is a one-time
-            // cost that must not land inside the body.
-            options.names_its_code = crate::alloc::recording::names_with_lines_here(self.test);
+            // Whether the build names the test's code is read from this
+            // stack only if a gate needs it (`unchecked_threads`): reading
+            // the debug info costs what a passing test should not pay.
+            options.opened_on = crate::alloc::recording::stack_here();
         }
         options.follow(self.test).start()
     }
@@ -262,7 +263,13 @@ fn unchecked_threads(spec: &TestSpec, scope: &Scope) -> Option<String> {
     let gated =
         spec.max.is_some() || spec.leaks.is_some() || spec.allocs.is_some() || spec.total.is_some();
     let unclaimed = crate::alloc::scope_registry::unclaimed() - scope.unclaimed_at_open;
-    if !gated || unclaimed == 0 || scope.names_its_code {
+    if !gated || unclaimed == 0 {
+        return None;
+    }
+    let names_its_code = scope
+        .opened_on
+        .is_none_or(|stack| crate::symbols::symbolize::names_with_lines(stack, spec.test));
+    if names_its_code {
         return None;
     }
     Some(format!(

@@ -207,16 +207,12 @@ fn record_new(ptr: *mut u8, size: usize, hooks: u32, charge: Charge) {
     }
 }
 
-/// Whether this thread's stack shows a frame of `function` with its file
-/// and line (the build has line tables for it, so code it hands to other
-/// threads can be followed by name).
-pub(crate) fn names_with_lines_here(function: &str) -> bool {
-    let Some(_guard) = Guard::enter() else {
-        return true;
-    };
+/// This thread's stack, as deep as the capture goes (`None` from inside
+/// the tracker).
+pub(crate) fn stack_here() -> Option<stack_table::StackId> {
+    let _guard = Guard::enter()?;
     crate::capture::stack_capture::ensure_depth(crate::capture::sink::MAX_RAW_FRAMES);
-    let (stack, _) = stack_table::capture_here();
-    symbolize::names_with_lines(stack, function)
+    Some(stack_table::capture_here().0)
 }
 
 /// Forgets a block that is about to be freed.

@@ -14,6 +14,8 @@ pub(crate) mod source_lines;
 pub(crate) mod suppressions;
 #[cfg(memassert_private_symbols)]
 pub(crate) mod symbol_source;
+#[cfg(all(memassert_private_symbols, target_os = "linux"))]
+pub(crate) mod symbol_table;
 pub(crate) mod symbolize;
 pub(crate) mod traceback;
 pub(crate) mod warm_up;

@@ -29,12 +29,16 @@ struct Object {
     text: Vec<Range<usize>>,
     /// Opened on first use; `None` inside when it cannot be read.
     loader: Option<Option<addr2line::Loader>>,
+    /// Its symbol table, read on first use (`None` inside: none).
+    #[cfg(target_os = "linux")]
+    symbols: Option<Option<crate::symbols::symbol_table::SymbolTable>>,
 }
 
 static OBJECTS: Mutex<Option<Vec<Object>>> = Mutex::new(None);
 
-/// Objects' debug info opened, and loader lists walked, so far: the
-/// one-time loads `symbols::warm_up` does before a scope's body runs.
+/// Objects' debug info or symbol tables opened, and loader lists walked,
+/// so far: the one-time loads `symbols::warm_up` does before a scope's
+/// body runs.
 static LOADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// See [`LOADS`].
@@ -72,6 +76,7 @@ fn loaded_objects() -> Vec<Object> {
             bias: object.bias,
             text,
             loader: None,
+            symbols: None,
         });
     });
     objects
@@ -237,7 +242,12 @@ fn merge(mut old: Vec<Object>, mut fresh: Vec<Object>) -> Vec<Object> {
             .iter()
             .position(|o| o.path == object.path && o.bias == object.bias)
         {
-            object.loader = old.swap_remove(i).loader;
+            let old = old.swap_remove(i);
+            object.loader = old.loader;
+            #[cfg(target_os = "linux")]
+            {
+                object.symbols = old.symbols;
+            }
         }
     }
     fresh
@@ -247,9 +257,10 @@ fn demangle(name: &str) -> String {
     addr2line::demangle_auto(Cow::Borrowed(name), None).into_owned()
 }
 
-/// Calls `each(function, file, line)` for every frame at `ip`, innermost
-/// (inlined) first. Returns false when `ip` is in no known object.
-pub(crate) fn resolve(ip: usize, mut each: impl FnMut(String, Option<&Path>, u32)) -> bool {
+/// Runs `f` on the loaded object whose code contains `ip` (the list is
+/// walked again when no object does: a library loaded since), with our lock
+/// held. `None` when `ip` is in no loaded object.
+fn with_object<T>(ip: usize, f: impl FnOnce(&mut Object) -> T) -> Option<T> {
     let find = |objects: &[Object]| {
         objects
             .iter()
@@ -270,37 +281,66 @@ pub(crate) fn resolve(ip: usize, mut each: impl FnMut(String, Option<&Path>, u32
         index = guard.as_deref().and_then(find);
     }
     let (Some(objects), Some(index)) = (guard.as_mut(), index) else {
-        return false;
+        return None;
     };
-    let object = &mut objects[index];
-    let probe = ip.wrapping_sub(object.bias) as u64;
-    let loader = object.loader.get_or_insert_with(|| {
-        count_load();
-        addr2line::Loader::new(&object.path).ok()
-    });
-    let Some(loader) = loader else {
-        return true;
-    };
-    let mut found = false;
-    if let Ok(mut frames) = loader.find_frames(probe) {
-        while let Ok(Some(frame)) = frames.next() {
-            let function = match &frame.function {
-                Some(name) => name.demangle().map(Cow::into_owned).unwrap_or_default(),
-                None => String::new(),
-            };
-            let (file, line) = match &frame.location {
-                Some(location) => (location.file.map(PathBuf::from), location.line.unwrap_or(0)),
-                None => (None, 0),
-            };
-            each(function, file.as_deref(), line);
-            found = true;
+    Some(f(&mut objects[index]))
+}
+
+/// The demangled name of the function `ip` is in, from the object's symbol
+/// table alone (no debug info: see `symbol_table`), and whether it was
+/// mangled in Rust's v0 scheme (whose names show every generic argument,
+/// closures' included). `None` when the object has no symbol there, or no
+/// symbol table.
+#[cfg(target_os = "linux")]
+pub(crate) fn symbol(ip: usize) -> Option<(String, bool)> {
+    with_object(ip, |object| {
+        let probe = ip.wrapping_sub(object.bias) as u64;
+        let table = object.symbols.get_or_insert_with(|| {
+            count_load();
+            crate::symbols::symbol_table::SymbolTable::open(&object.path)
+        });
+        let (name, _) = table.as_ref()?.find(probe)?;
+        let v0 = name.starts_with(b"_R");
+        Some((demangle(&String::from_utf8_lossy(name)), v0))
+    })
+    .flatten()
+}
+
+/// Calls `each(function, file, line)` for every frame at `ip`, innermost
+/// (inlined) first. Returns false when `ip` is in no known object.
+pub(crate) fn resolve(ip: usize, mut each: impl FnMut(String, Option<&Path>, u32)) -> bool {
+    with_object(ip, |object| {
+        let probe = ip.wrapping_sub(object.bias) as u64;
+        let loader = object.loader.get_or_insert_with(|| {
+            count_load();
+            addr2line::Loader::new(&object.path).ok()
+        });
+        let Some(loader) = loader else {
+            return;
+        };
+        let mut found = false;
+        if let Ok(mut frames) = loader.find_frames(probe) {
+            while let Ok(Some(frame)) = frames.next() {
+                let function = match &frame.function {
+                    Some(name) => name.demangle().map(Cow::into_owned).unwrap_or_default(),
+                    None => String::new(),
+                };
+                let (file, line) = match &frame.location {
+                    Some(location) => {
+                        (location.file.map(PathBuf::from), location.line.unwrap_or(0))
+                    }
+                    None => (None, 0),
+                };
+                each(function, file.as_deref(), line);
+                found = true;
+            }
         }
-    }
-    if !found {
-        // No line tables here: the symbol table's name at least.
-        if let Some(name) = loader.find_symbol(probe) {
-            each(demangle(name), None, 0);
+        if !found {
+            // No line tables here: the symbol table's name at least.
+            if let Some(name) = loader.find_symbol(probe) {
+                each(demangle(name), None, 0);
+            }
         }
-    }
-    true
+    })
+    .is_some()
 }

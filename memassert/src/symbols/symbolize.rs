@@ -46,6 +46,10 @@ struct Resolved {
     /// An `io::Write::write_fmt` (or `default_write_fmt`): where a
     /// formatting into an `io::Write` sink starts.
     io_write_fmt: bool,
+    /// A symbol table's frame that may hold the code of a caller's
+    /// closure or generic argument, inlined: see [`may_inline_callers_code`]
+    /// (always false for the debug info's frames, which show inlined code).
+    opaque: bool,
 }
 
 static CACHE: Mutex<Option<HashMap<usize, Arc<[Resolved]>>>> = Mutex::new(None);
@@ -291,6 +295,57 @@ fn legacy_closures(function: String) -> String {
     out
 }
 
+/// One frame, named and classified.
+fn resolved(function: String, path: Option<&Path>, line: u32) -> Resolved {
+    let function = inherent_path(function);
+    // libtest's generated `main` carries the span of the crate's first
+    // line (line 0 with Rust 1.91): the harness, not the user's code.
+    // (Without line tables every frame reads line 0, but has no file.)
+    let harness_main = path.is_some() && line <= 1 && function.ends_with("::main");
+    let internal = harness_main || is_internal(&function, path);
+    let tracker = is_tracker(&function, path);
+    let file = match path {
+        Some(p) => paths::display_path(p),
+        None => "<unknown>".to_string(),
+    };
+    let excluded = EXCLUDED_PREFIXES.iter().any(|p| function.starts_with(p))
+        || EXCLUDED_FILES.iter().any(|f| file.starts_with(f));
+    let workspace = !internal && path.is_some_and(paths::in_workspace);
+    let one_time = ONE_TIME_PREFIXES.iter().any(|p| function.starts_with(p))
+        || ONE_TIME_FILES.iter().any(|f| file.starts_with(f));
+    let std_state = STD_STATE_PREFIXES.iter().any(|p| function.starts_with(p))
+        || STD_STATE_FILES.iter().any(|f| file.starts_with(f));
+    let stdio = file.starts_with("library/std/src/io/stdio.rs")
+        || function.starts_with("std::io::stdio::")
+        || function.starts_with("<std::io::stdio::");
+    // By file, or by name where there is none (a symbol table's frame).
+    let io_write = !stdio
+        && (file.starts_with("library/std/src/io/")
+            || (path.is_none()
+                && (function.starts_with("std::io::")
+                    || function.starts_with("<std::io::")
+                    || function.contains(" as std::io::Write>::"))));
+    let io_write_fmt =
+        io_write && matches!(last_segment(&function), "write_fmt" | "default_write_fmt");
+    Resolved {
+        frame: Frame {
+            file,
+            line,
+            function,
+        },
+        internal,
+        tracker,
+        excluded,
+        one_time,
+        workspace,
+        std_state,
+        stdio,
+        io_write,
+        io_write_fmt,
+        opaque: false,
+    }
+}
+
 fn resolve(ip: usize) -> Arc<[Resolved]> {
     let _untracked = Guard::enter();
     if let Some(hit) = CACHE
@@ -303,46 +358,7 @@ fn resolve(ip: usize) -> Arc<[Resolved]> {
     }
     let mut frames = Vec::new();
     let mut push = |function: String, path: Option<&Path>, line: u32| {
-        let function = inherent_path(function);
-        // libtest's generated `main` carries the span of the crate's first
-        // line (line 0 with Rust 1.91): the harness, not the user's code.
-        // (Without line tables every frame reads line 0, but has no file.)
-        let harness_main = path.is_some() && line <= 1 && function.ends_with("::main");
-        let internal = harness_main || is_internal(&function, path);
-        let tracker = is_tracker(&function, path);
-        let file = match path {
-            Some(p) => paths::display_path(p),
-            None => "<unknown>".to_string(),
-        };
-        let excluded = EXCLUDED_PREFIXES.iter().any(|p| function.starts_with(p))
-            || EXCLUDED_FILES.iter().any(|f| file.starts_with(f));
-        let workspace = !internal && path.is_some_and(paths::in_workspace);
-        let one_time = ONE_TIME_PREFIXES.iter().any(|p| function.starts_with(p))
-            || ONE_TIME_FILES.iter().any(|f| file.starts_with(f));
-        let std_state = STD_STATE_PREFIXES.iter().any(|p| function.starts_with(p))
-            || STD_STATE_FILES.iter().any(|f| file.starts_with(f));
-        let stdio = file.starts_with("library/std/src/io/stdio.rs")
-            || function.starts_with("std::io::stdio::")
-            || function.starts_with("<std::io::stdio::");
-        let io_write = !stdio && file.starts_with("library/std/src/io/");
-        let io_write_fmt =
-            io_write && matches!(last_segment(&function), "write_fmt" | "default_write_fmt");
-        frames.push(Resolved {
-            frame: Frame {
-                file,
-                line,
-                function,
-            },
-            internal,
-            tracker,
-            excluded,
-            one_time,
-            workspace,
-            std_state,
-            stdio,
-            io_write,
-            io_write_fmt,
-        });
+        frames.push(resolved(function, path, line));
     };
     // The addresses were moved into their call instruction at capture time.
     #[cfg(memassert_private_symbols)]
@@ -401,31 +417,29 @@ fn request_frames(stack: StackId) -> Vec<Resolved> {
     let mut all: Vec<Resolved> = Vec::new();
     for &ip in stack_table::ips(stack).iter() {
         if ip == crate::capture::sink::ELIDED {
-            // The middle of a stack too deep to keep whole (internal: never
-            // a site nor shown; `traceback` says frames were left out).
-            all.push(Resolved {
-                frame: Frame {
-                    file: ELIDED_FILE.to_string(),
-                    line: 0,
-                    function: String::new(),
-                },
-                internal: true,
-                tracker: false,
-                excluded: false,
-                one_time: false,
-                workspace: false,
-                std_state: false,
-                stdio: false,
-                io_write: false,
-                io_write_fmt: false,
-            });
+            all.push(elided());
             continue;
         }
         all.extend(resolve(ip).iter().cloned());
     }
-    // The tracker's frames come first, however they were inlined (std's
-    // among them: the thread-locals it reads): drop them up to the last
-    // tracker frame of that leading run of tracker and std frames.
+    from_request(all)
+}
+
+/// The marker of frames left out in the middle of a stack too deep to keep
+/// whole (internal: never a site nor shown; `traceback` says frames were
+/// left out).
+fn elided() -> Resolved {
+    let mut marker = resolved(String::new(), None, 0);
+    marker.frame.file = ELIDED_FILE.to_string();
+    marker.internal = true;
+    marker
+}
+
+/// A stack's frames without the tracker's: they come first, however they
+/// were inlined (std's among them: the thread-locals it reads), so drop
+/// them up to the last tracker frame of that leading run of tracker and
+/// std frames.
+fn from_request(mut all: Vec<Resolved>) -> Vec<Resolved> {
     let leading = all.iter().take_while(|r| r.tracker || r.internal).count();
     let tracker = all[..leading]
         .iter()
@@ -486,22 +500,317 @@ pub(crate) fn traceback_until(stack: StackId, limit: usize, until: Option<&str>)
     Traceback::new(frames).with_total_nframe(Some(user.len()))
 }
 
-/// Whether allocations with this stack count in scopes. Resolves the frames
-/// up to the site the first time a stack is seen, then remembers.
+/// Whether allocations with this stack count in scopes, decided the first
+/// time a stack is seen, then remembered. From the symbol tables alone
+/// when they suffice ([`quick_class`]: no debug info is read, so a passing
+/// test never pays for it), else from the debug info's frames.
 pub(crate) fn classify(stack: StackId) -> Class {
     match stack_table::class(stack) {
         Class::Unknown => {}
         known => return known,
     }
     let _untracked = Guard::enter();
-    let frames = request_frames(stack);
-    let class = if is_excluded(&frames, stack_table::ips(stack).len()) {
+    let captured = stack_table::ips(stack).len();
+    #[cfg(all(memassert_private_symbols, target_os = "linux"))]
+    let quick = quick_frames(stack).and_then(|frames| quick_class(&frames, captured));
+    #[cfg(not(all(memassert_private_symbols, target_os = "linux")))]
+    let quick = None;
+    let class = quick.unwrap_or_else(|| {
+        if is_excluded(&request_frames(stack), captured) {
+            Class::Excluded
+        } else {
+            Class::User
+        }
+    });
+    stack_table::set_class(stack, class);
+    class
+}
+
+/// Symbol-table frames, one per address, by address.
+#[cfg(all(memassert_private_symbols, target_os = "linux"))]
+static QUICK: Mutex<Option<HashMap<usize, Resolved>>> = Mutex::new(None);
+
+/// The frames of a stack as the symbol tables name them: one per address
+/// (the function it is in: no inlined callers, no file or line), the
+/// tracker's dropped as in [`request_frames`]. An address no symbol covers
+/// is a frame without a name. `None` when no symbol table names any frame.
+#[cfg(all(memassert_private_symbols, target_os = "linux"))]
+fn quick_frames(stack: StackId) -> Option<Vec<Resolved>> {
+    let lock = || QUICK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut all = Vec::new();
+    let mut named = false;
+    for &ip in stack_table::ips(stack).iter() {
+        if ip == crate::capture::sink::ELIDED {
+            all.push(elided());
+            continue;
+        }
+        let known = lock().get_or_insert_with(HashMap::new).get(&ip).cloned();
+        let frame = match known {
+            Some(frame) => frame,
+            None => {
+                let (name, v0) = crate::symbols::symbol_source::symbol(ip).unwrap_or_default();
+                let mut frame = resolved(name, None, 0);
+                frame.opaque = may_inline_callers_code(&frame.frame.function, v0);
+                let first = crates_named(&frame.frame.function).next();
+                if first.is_some_and(|c| STD_CRATES.contains(&c))
+                    || std_impl_by_name(&frame.frame.function)
+                {
+                    frame.internal = true;
+                }
+                lock()
+                    .get_or_insert_with(HashMap::new)
+                    .insert(ip, frame.clone());
+                frame
+            }
+        };
+        named |= !frame.frame.function.is_empty();
+        all.push(frame);
+    }
+    named.then(|| from_request(all))
+}
+
+/// Whether a trait method's name says it is std's code, as a file in std
+/// would: `<&std::fs::File as std::io::Read>::read_to_string`,
+/// `<u8 as alloc::slice::ConvertVec>::to_vec`, `<[u8]>::to_vec` (a std
+/// trait on a std or primitive type). A std trait on the user's type
+/// (`<demo::Point as core::fmt::Debug>::fmt`) is not: it may be the
+/// user's code.
+#[cfg(all(memassert_private_symbols, target_os = "linux"))]
+fn std_impl_by_name(function: &str) -> bool {
+    const STD: &[&str] = &["std::", "core::", "alloc::"];
+    const PRIMITIVES: &[&str] = &[
+        "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize",
+        "f32", "f64", "bool", "char", "str", "()", "!", "_",
+    ];
+    let is_std_type = |ty: &str| {
+        let mut ty = ty.trim();
+        loop {
+            let before = ty;
+            for prefix in ["&", "*const ", "*mut ", "mut ", "dyn ", "[", "("] {
+                ty = ty.strip_prefix(prefix).unwrap_or(ty).trim_start();
+            }
+            if ty == before {
+                break;
+            }
+        }
+        let head: &str = ty
+            .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+            .next()
+            .unwrap_or("");
+        STD.iter().any(|c| ty.starts_with(c))
+            || PRIMITIVES.contains(&head)
+            || ty.starts_with("()")
+            || ty.starts_with('!')
+    };
+    let Some(inner) = function.strip_prefix('<') else {
+        return false;
+    };
+    // The `<...>` part, however nested.
+    let mut depth = 1usize;
+    let mut end = None;
+    for (i, c) in inner.char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' => {
+                depth -= 1;
+                if depth == 0 {
+                    end = Some(i);
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let Some(end) = end else { return false };
+    let inner = &inner[..end];
+    // " as " at the top level splits the type from the trait.
+    let mut depth = 0usize;
+    let mut split = None;
+    for (i, c) in inner.char_indices() {
+        match c {
+            '<' | '[' | '(' => depth += 1,
+            '>' | ']' | ')' => depth = depth.saturating_sub(1),
+            ' ' if depth == 0 && inner[i..].starts_with(" as ") => {
+                split = Some(i);
+                break;
+            }
+            _ => {}
+        }
+    }
+    match split {
+        Some(at) => {
+            let (ty, tr) = (&inner[..at], &inner[at + 4..]);
+            // A trait std declares inside an impl (`<[_]>::to_vec_in::ConvertVec`)
+            // is std's too.
+            is_std_type(ty) && is_std_type(tr.trim_start_matches('<'))
+        }
+        None => is_std_type(inner),
+    }
+}
+
+/// The crates std is made of (and libtest, and what they vendor).
+#[cfg(all(memassert_private_symbols, target_os = "linux"))]
+const STD_CRATES: &[&str] = &[
+    "std",
+    "core",
+    "alloc",
+    "test",
+    "hashbrown",
+    "rustc_demangle",
+    "addr2line",
+    "gimli",
+    "object",
+    "miniz_oxide",
+    "adler2",
+    "memchr",
+    "std_detect",
+    "panic_unwind",
+    "unwind",
+    "compiler_builtins",
+    "getopts",
+    "unicode_width",
+];
+
+/// The crates a demangled name mentions: the first segment of each path in
+/// it (`<alloc::vec::Vec<demo::A> as core::fmt::Debug>::fmt` names `alloc`,
+/// `demo`, `core`).
+#[cfg(all(memassert_private_symbols, target_os = "linux"))]
+fn crates_named(function: &str) -> impl Iterator<Item = &str> {
+    let bytes = function.as_bytes();
+    let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    (0..bytes.len()).filter_map(move |i| {
+        let starts = ident(bytes[i])
+            && !bytes[i].is_ascii_digit()
+            && (i == 0 || !(ident(bytes[i - 1]) || bytes[i - 1] == b':'));
+        if !starts {
+            return None;
+        }
+        let end = (i..bytes.len())
+            .find(|&j| !ident(bytes[j]))
+            .unwrap_or(bytes.len());
+        function[end..].starts_with("::").then(|| &function[i..end])
+    })
+}
+
+/// [`is_excluded`]'s verdict from symbol-table frames ([`quick_frames`]),
+/// or `None` when only the debug info can tell. A frame of the symbol table
+/// is a whole function as compiled, with whatever was inlined into it:
+///
+/// - one-time initialisation anywhere decides alone (the debug info would
+///   only add inlined frames to the same stack);
+/// - std's work below the site (or std's process-wide machinery) decides
+///   unless a frame that can carry the caller's inlined code
+///   ([`may_inline_callers_code`]: a closure, `catch_unwind`, a thread's
+///   entry) lies in between: the debug info may find the site inside it;
+/// - a site with nothing of std's below it is the caller's;
+/// - no site at all (a thread's entry with the body inlined, the harness's
+///   `main`) is for the debug info.
+#[cfg(all(memassert_private_symbols, target_os = "linux"))]
+fn quick_class(frames: &[Resolved], captured: usize) -> Option<Class> {
+    let Some(site) = frames.iter().position(|r| !r.internal) else {
+        return quick_siteless(frames, captured);
+    };
+    // libtest's generated `main` (the debug info tells it by its line): it
+    // calls the harness (`test::test_main_static`), a program's own `main`
+    // its own code.
+    let harness_main = frames[site].frame.function.ends_with("::main")
+        && site
+            .checked_sub(1)
+            .is_some_and(|inner| frames[inner].frame.function.starts_with("test::"));
+    if harness_main {
+        return None;
+    }
+    let opaque = |upto: usize| frames[..upto].iter().any(|r| r.opaque);
+    let excluded = if frames.iter().any(|r| r.one_time) {
+        true
+    } else if let Some(at) = std_state_at(frames) {
+        if opaque(at + 1) {
+            return None;
+        }
+        true
+    } else if frames[..site].iter().any(|r| r.excluded) || captured_output(frames, site) {
+        if opaque(site) {
+            return None;
+        }
+        true
+    } else {
+        false
+    };
+    Some(if excluded {
         Class::Excluded
     } else {
         Class::User
-    };
-    stack_table::set_class(stack, class);
-    class
+    })
+}
+
+/// [`quick_class`] for a stack without a site: std's own work (a thread
+/// starting up, std's bookkeeping) when the stack is complete, every frame
+/// is std's and named, and none may hide inlined code of another's; the
+/// frames without a name at its bottom are the C library's thread or
+/// program entry (`start_thread`, `clone3`), which the symbol tables of a
+/// stripped C library do not name. Anything else is for the debug info.
+#[cfg(all(memassert_private_symbols, target_os = "linux"))]
+fn quick_siteless(frames: &[Resolved], captured: usize) -> Option<Class> {
+    let complete = captured < crate::capture::stack_capture::depth();
+    let named = frames
+        .iter()
+        .rposition(|r| !r.frame.function.is_empty())
+        .map_or(0, |last| last + 1);
+    let frames = &frames[..named];
+    let std = !frames.is_empty()
+        && frames.iter().all(|r| {
+            let f = r.frame.function.as_str();
+            [
+                "std::", "<std::", "core::", "<core::", "alloc::", "<alloc::", "test::", "<test::",
+            ]
+            .iter()
+            .any(|p| f.starts_with(p))
+                || std_impl_by_name(f)
+                || THREAD_BASE_FRAMES.contains(&f)
+        });
+    let opaque = frames.iter().any(|r| r.opaque);
+    (complete && std && !opaque).then_some(Class::Excluded)
+}
+
+/// Whether a function of std (or core) may have the caller's code inlined
+/// into it when optimised: a closure of std's, a call through `FnOnce`,
+/// `catch_unwind`, a thread's entry, a thread-local's `with`, a scope. Its
+/// symbol-table frame may hide a site; a frame without a name might be
+/// anything. A name mangled in the v0 scheme (`v0`: std's own, on recent
+/// toolchains) shows its generic arguments: with only std's types among
+/// them (a hook of libtest's), nothing of the caller's is inside.
+#[cfg(all(memassert_private_symbols, target_os = "linux"))]
+fn may_inline_callers_code(function: &str, v0: bool) -> bool {
+    if function.is_empty() {
+        return true;
+    }
+    if v0 && crates_named(function).all(|c| STD_CRATES.contains(&c)) {
+        return false;
+    }
+    const CALLERS: &[&str] = &[
+        "std::panicking::try",
+        "std::panicking::catch_unwind",
+        "std::panic::catch_unwind",
+        "std::sys::backtrace::__rust_begin_short_backtrace",
+        "std::sys::backtrace::__rust_end_short_backtrace",
+        "std::thread::scope",
+        "std::thread::scoped::scope",
+        "std::thread::local::LocalKey",
+        "<std::thread::local::LocalKey",
+        "std::thread::LocalKey",
+        "std::thread::current::with_current",
+        "std::sync::once::Once::call_once",
+        "std::sync::poison::once::Once::call_once",
+    ];
+    let std = [
+        "std::", "<std::", "core::", "<core::", "alloc::", "<alloc::",
+    ]
+    .iter()
+    .any(|p| function.starts_with(p));
+    function.is_empty()
+        || (std && function.contains("{{closure}}"))
+        || function.contains("core::ops::function::Fn")
+        || CALLERS.iter().any(|p| function.starts_with(p))
 }
 
 /// Whether an allocation with these frames (innermost first, `captured`
@@ -515,7 +824,7 @@ pub(crate) fn classify(stack: StackId) -> Class {
 ///   thread);
 /// - std machinery that keeps state for the process (the backtrace
 ///   symbolizer, panicking) *anywhere* in the stack, with none of the
-///   user's code between it and the allocation ([`std_state`]);
+///   user's code between it and the allocation ([`std_state_at`]);
 /// - libtest's captured output (or stdout's buffer) growing while the
 ///   user's `Debug`/`Display` code, the site, formats into it
 ///   ([`captured_output`]);
@@ -524,7 +833,7 @@ pub(crate) fn classify(stack: StackId) -> Class {
 ///   the capture depth, or with frames that did not resolve, is never
 ///   excluded for having no site: it counts, and its report says why.
 fn is_excluded(frames: &[Resolved], captured: usize) -> bool {
-    if frames.iter().any(|r| r.one_time) || std_state(frames) {
+    if frames.iter().any(|r| r.one_time) || std_state_at(frames).is_some() {
         return true;
     }
     match frames.iter().position(|r| !r.internal) {
@@ -550,10 +859,10 @@ fn is_excluded(frames: &[Resolved], captured: usize) -> bool {
 /// `<unknown> in <rustc_demangle::legacy::Demangle as Display>::fmt`.
 /// A user's `Display` of a panic payload, or a user's panic hook, is the
 /// user's code in between: what it allocates counts.
-fn std_state(frames: &[Resolved]) -> bool {
-    for r in frames {
+fn std_state_at(frames: &[Resolved]) -> Option<usize> {
+    for (at, r) in frames.iter().enumerate() {
         if r.std_state && !is_thread_entry(&r.frame.function) {
-            return true;
+            return Some(at);
         }
         if r.internal {
             continue;
@@ -563,10 +872,10 @@ fn std_state(frames: &[Resolved]) -> bool {
         // build without debug info (the user's, in `cargo test --release`).
         let vendored = STD_VENDORED.iter().any(|c| r.frame.function.contains(c));
         if r.frame.file != "<unknown>" || !vendored {
-            return false;
+            return None;
         }
     }
-    false
+    None
 }
 
 /// The crates std vendors for its backtrace symbolizer: built without line
@@ -599,13 +908,20 @@ fn is_thread_entry(function: &str) -> bool {
 /// - above the site, the first `write_fmt` that started the formatting is
 ///   called from std's stdout/stderr path (`print!`, `eprintln!`, a panic
 ///   message), whatever user code formats in between (a `Debug` of the
-///   user's or of a dependency, derived or written by hand).
+///   user's or of a dependency, derived or written by hand); in a symbol
+///   table's frames, where that `write_fmt` is inlined into the stdout
+///   path, the stdout frame itself.
 fn captured_output(frames: &[Resolved], site: usize) -> bool {
     let below = &frames[..site];
     if !below.iter().any(|r| r.io_write) || below.iter().any(|r| r.io_write_fmt) {
         return false;
     }
-    let Some(start) = frames[site..].iter().position(|r| r.io_write_fmt) else {
+    // The `write_fmt` may be inlined into std's stdout path (optimised std,
+    // seen by its symbol table): then the stdout frame comes first.
+    let Some(start) = frames[site..]
+        .iter()
+        .position(|r| r.io_write_fmt || r.stdio)
+    else {
         return false;
     };
     frames[site + start..]
@@ -614,10 +930,15 @@ fn captured_output(frames: &[Resolved], site: usize) -> bool {
         .is_some_and(|r| r.stdio)
 }
 
-/// Resolves every frame of `stack` (whatever its class), loading the debug
-/// info of the objects it runs in: see `symbols::warm_up`.
+/// Reads what classifying `stack` needs, once: the symbol tables of the
+/// objects it runs in (where classification reads them; elsewhere the
+/// debug info). See `symbols::warm_up`.
 pub(crate) fn warm(stack: StackId) {
     let _untracked = Guard::enter();
+    #[cfg(all(memassert_private_symbols, target_os = "linux"))]
+    if quick_frames(stack).is_some() {
+        return;
+    }
     for &ip in stack_table::ips(stack).iter() {
         if ip != crate::capture::sink::ELIDED {
             resolve(ip);
@@ -675,7 +996,7 @@ pub(crate) fn footprint() -> (usize, usize) {
 /// the code itself (tokio's `Builder::build`) is not one-time here.
 pub(crate) fn starts_threads_once(stack: StackId) -> bool {
     let _untracked = Guard::enter();
-    request_frames(stack).iter().any(|r| {
+    let once = |r: &Resolved| {
         let function = r.frame.function.as_str();
         let file = r.frame.file.as_str();
         let once = |s: &str| !s.contains("thread_local") && !s.starts_with("tokio::");
@@ -683,7 +1004,15 @@ pub(crate) fn starts_threads_once(stack: StackId) -> bool {
             .iter()
             .any(|p| once(p) && function.starts_with(p))
             || ONE_TIME_FILES.iter().any(|f| once(f) && file.contains(f))
-    })
+    };
+    // The symbol tables suffice: one-time initialisation always runs
+    // through a function of its own (std's `Once`, once_cell's
+    // `initialize_or_wait`), never inlined away.
+    #[cfg(all(memassert_private_symbols, target_os = "linux"))]
+    if let Some(frames) = quick_frames(stack) {
+        return frames.iter().any(once);
+    }
+    request_frames(stack).iter().any(once)
 }
 
 /// Whether a frame of `path` (or its closures) in the stack has a file and
@@ -721,6 +1050,63 @@ mod tests {
         ] {
             assert_eq!(last_segment(function), last, "{function}");
         }
+    }
+
+    #[cfg(all(memassert_private_symbols, target_os = "linux"))]
+    #[test]
+    fn std_impls_by_name() {
+        use super::std_impl_by_name;
+        for std in [
+            "<&std::fs::File as std::io::Read>::read_to_string",
+            "<u8 as <[_]>::to_vec_in::ConvertVec>::to_vec::<alloc::alloc::Global>",
+            "<[u8]>::to_vec",
+            "<&mut [u8] as std::io::Write>::write_all",
+            "<alloc::vec::Vec<u8> as std::io::Write>::write_fmt",
+            "<str as alloc::borrow::ToOwned>::to_owned",
+            "<(u8, u32) as core::clone::Clone>::clone",
+        ] {
+            assert!(std_impl_by_name(std), "{std}");
+        }
+        for user in [
+            "<demo::Point as core::fmt::Debug>::fmt",
+            "<u8 as demo::Trait>::f",
+            "<alloc::vec::Vec<demo::Point> as demo::Trait>::f",
+            "demo::f",
+            "<unbalanced",
+        ] {
+            assert!(!std_impl_by_name(user), "{user}");
+        }
+    }
+
+    #[cfg(all(memassert_private_symbols, target_os = "linux"))]
+    #[test]
+    fn frames_that_may_hold_the_callers_code() {
+        use super::{crates_named, may_inline_callers_code};
+        let named: Vec<&str> =
+            crates_named("<alloc::vec::Vec<demo::A> as core::fmt::Debug>::fmt").collect();
+        assert_eq!(named, ["alloc", "demo", "core"]);
+        // Legacy names hide generic arguments: a closure of std's or a
+        // thread's entry may hold anything.
+        for legacy in [
+            "std::thread::Builder::spawn_unchecked_::{{closure}}",
+            "std::sys::backtrace::__rust_begin_short_backtrace",
+            "std::panicking::catch_unwind::do_call",
+            "core::ops::function::FnOnce::call_once",
+            "",
+        ] {
+            assert!(may_inline_callers_code(legacy, false), "{legacy}");
+        }
+        assert!(!may_inline_callers_code("std::thread::Thread::new", false));
+        // v0 names show them: libtest's hook is std's alone, a test's
+        // closure is not.
+        assert!(!may_inline_callers_code(
+            "std::thread::spawnhook::add_spawn_hook::<test::Hook>::{{closure}}",
+            true
+        ));
+        assert!(may_inline_callers_code(
+            "std::panicking::catch_unwind::<(), demo::t::{{closure}}>",
+            true
+        ));
     }
 
     #[test]
