@@ -2,8 +2,8 @@
 //!
 //! Run with `cargo run --release --example first_alloc` (each run is a
 //! fresh process: the one-time loading happens in it). Everything memassert
-//! loads once (the unwind tables, the module list, the debug info that tells
-//! std's work from the body's) is loaded when the scope opens, so the
+//! loads once (the unwind tables, the module list, the symbol tables that
+//! tell std's work from the body's) is loaded when the scope opens, so the
 //! body's first allocation costs what a new site costs later.
 
 use std::hint::black_box;

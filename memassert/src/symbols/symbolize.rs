@@ -49,6 +49,10 @@ struct Resolved {
     /// A symbol table's frame that may hold the code of a caller's
     /// closure or generic argument, inlined: see [`may_inline_callers_code`]
     /// (always false for the debug info's frames, which show inlined code).
+    #[cfg_attr(
+        not(all(memassert_private_symbols, target_os = "linux")),
+        allow(dead_code) // only symbol tables are read this way
+    )]
     opaque: bool,
 }
 
@@ -511,11 +515,7 @@ pub(crate) fn classify(stack: StackId) -> Class {
     }
     let _untracked = Guard::enter();
     let captured = stack_table::ips(stack).len();
-    #[cfg(all(memassert_private_symbols, target_os = "linux"))]
-    let quick = quick_frames(stack).and_then(|frames| quick_class(&frames, captured));
-    #[cfg(not(all(memassert_private_symbols, target_os = "linux")))]
-    let quick = None;
-    let class = quick.unwrap_or_else(|| {
+    let class = quick_verdict(stack, captured).unwrap_or_else(|| {
         if is_excluded(&request_frames(stack), captured) {
             Class::Excluded
         } else {
@@ -524,6 +524,19 @@ pub(crate) fn classify(stack: StackId) -> Class {
     });
     stack_table::set_class(stack, class);
     class
+}
+
+/// [`quick_class`] of the stack's symbol-table frames, where there are
+/// symbol tables to read (Linux).
+#[cfg(all(memassert_private_symbols, target_os = "linux"))]
+fn quick_verdict(stack: StackId, captured: usize) -> Option<Class> {
+    quick_frames(stack).and_then(|frames| quick_class(&frames, captured))
+}
+
+/// Elsewhere the debug info decides.
+#[cfg(not(all(memassert_private_symbols, target_os = "linux")))]
+fn quick_verdict(_stack: StackId, _captured: usize) -> Option<Class> {
+    None
 }
 
 /// Symbol-table frames, one per address, by address.

@@ -1,12 +1,12 @@
 //! One-time loading, done when a scope opens rather than inside its body.
 //!
 //! The tracker loads a few things once per process: the module list its
-//! DWARF unwinder walks with, and the debug info (each loaded object's
-//! line tables and function names) that classification reads to tell std's
-//! work from the body's. Loaded lazily, they land on the first tracked
-//! allocation, inside the body: tens of milliseconds that a timing test
-//! measures as its own. [`warm_up`] loads them before the body runs, so a
-//! body's first allocation costs what a later new site costs.
+//! DWARF unwinder walks with, and the symbol tables (on Linux; the debug
+//! info elsewhere) that classification reads to tell std's work from the
+//! body's. Loaded lazily, they land on the first tracked allocation, inside
+//! the body, where a timing test measures them as its own. [`warm_up`]
+//! loads them before the body runs, so a body's first allocation costs
+//! what a later new site costs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -20,10 +20,10 @@ static SYMBOLS_WARM: AtomicBool = AtomicBool::new(false);
 
 /// Loads what the tracker needs once, before a scope's body runs: the
 /// unwinder's module list (rebuilt if objects were loaded since), and, the
-/// first time, the debug info of the objects on this thread's stack (the
-/// program itself, std within it, the C library), by capturing this stack
-/// and classifying it as an allocation's would be. Its allocations are the
-/// tracker's own (untracked).
+/// first time, what classifying a stack reads for the objects on this
+/// thread's stack (the program itself, std within it, the C library), by
+/// capturing this stack and naming its frames as an allocation's would be.
+/// Its allocations are the tracker's own (untracked).
 pub(crate) fn warm_up() {
     let Some(_untracked) = Guard::enter() else {
         return;
@@ -37,8 +37,9 @@ pub(crate) fn warm_up() {
     symbolize::warm(stack);
 }
 
-/// One-time loads so far (module lists built, objects' debug info opened,
-/// loader lists walked): a body that runs after [`warm_up`] adds none.
+/// One-time loads so far (module lists built, objects' symbol tables or
+/// debug info opened, loader lists walked): a body that runs after
+/// [`warm_up`] adds none.
 pub(crate) fn one_time_loads() -> usize {
     #[allow(unused_mut)]
     let mut loads = 0;
