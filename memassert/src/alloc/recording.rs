@@ -90,7 +90,35 @@ pub(crate) fn on_alloc(ptr: *mut u8, size: usize) {
     if hooks & PROBE != 0 {
         INSTALLED.store(true, Relaxed);
     }
+    // Only scopes open (no flag bit): most often a counting scope's block.
+    if hooks & (SCOPE_ONE - 1) == 0 && count_fast(ptr, size) {
+        return;
+    }
     record_new(ptr, size, hooks, Charge::Alloc);
+}
+
+/// The counting fast path: records a fresh block of a thread whose scope
+/// (its own, its owner, or the all-threads one) is a fast counting scope,
+/// with no tracing, no stack and no scope following code by name. Returns
+/// false, having changed nothing, for everything else (and for a scope
+/// closing meanwhile): [`record_new`] decides those. Same figures and the
+/// same record as `record_new` would make, in far fewer steps.
+#[inline]
+fn count_fast(ptr: *mut u8, size: usize) -> bool {
+    let Some(scope) = scope_registry::fast_scope_here() else {
+        return false;
+    };
+    let mut shard = live_table::lock_addr(ptr as usize);
+    let Some(tag) = scope_registry::charge_alloc_fast(&mut shard, scope, size) else {
+        return false;
+    };
+    pause_points::point(Point::AllocCharged);
+    // Untraced: tracing was off when this allocation began.
+    let entry = Entry::new(size, scope_registry::NO_STACK, tag, false);
+    if let Some(stale) = shard.insert(ptr as usize, entry, false) {
+        forget_scope_part(&mut shard, &stale);
+    }
+    true
 }
 
 /// Records a block that is not (or no longer) any scope's: in the current
