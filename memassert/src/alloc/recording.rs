@@ -75,7 +75,18 @@ pub(crate) fn hook(bit: u32) -> bool {
 pub(crate) fn on_alloc(ptr: *mut u8, size: usize) {
     // Inside the tracker already (its own bookkeeping allocating): untracked.
     let Some(_guard) = Guard::enter() else { return };
-    let mut hooks = HOOKS.0.load(Relaxed);
+    let hooks = HOOKS.0.load(Relaxed);
+    // Only scopes open (no flag bit): most often a counting scope's block.
+    if hooks & (SCOPE_ONE - 1) == 0 && count_fast(ptr, size) {
+        return;
+    }
+    on_alloc_general(ptr, size, hooks);
+}
+
+/// [`on_alloc`] for everything the counting fast path does not take (out
+/// of line: the fast path needs none of its registers saved).
+#[inline(never)]
+fn on_alloc_general(ptr: *mut u8, size: usize, mut hooks: u32) {
     if hooks & ENV_PENDING != 0 {
         // The first allocation: whoever clears the bit reads the variable.
         if HOOKS.0.fetch_and(!ENV_PENDING, Relaxed) & ENV_PENDING != 0 {
@@ -89,10 +100,6 @@ pub(crate) fn on_alloc(ptr: *mut u8, size: usize) {
     }
     if hooks & PROBE != 0 {
         INSTALLED.store(true, Relaxed);
-    }
-    // Only scopes open (no flag bit): most often a counting scope's block.
-    if hooks & (SCOPE_ONE - 1) == 0 && count_fast(ptr, size) {
-        return;
     }
     record_new(ptr, size, hooks, Charge::Alloc);
 }

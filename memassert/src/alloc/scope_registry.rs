@@ -120,6 +120,7 @@ pub(crate) fn open(
     };
     slot.fast
         .store(fast.map_or(0, |i| i + 1), Ordering::Relaxed);
+    slot.tag.store(tag_of(scope), Ordering::Relaxed);
     if parent != 0 {
         // The parent is open and on this thread: only this thread changes
         // its children count.
@@ -334,7 +335,9 @@ fn charge_if_fast(shard: &mut Locked, scope: ScopeRef, op: Op) -> Option<u32> {
         return None;
     }
     apply_fast(fast - 1, shard, op);
-    Some(tag_of(scope))
+    // This opening's (the generation matched, and the slot cannot open
+    // again while this shard is locked: its close must pass the shard).
+    Some(slot.tag.load(Ordering::Relaxed))
 }
 
 /// The scope a fresh allocation on this thread counts in, when that is a
