@@ -180,6 +180,7 @@ impl Locked {
     /// this shard locked (`stop`/`clear_traces` clear the flag first and
     /// then sweep every shard, so nothing traced can slip in behind the
     /// sweep).
+    #[inline]
     pub(crate) fn insert(&mut self, addr: usize, mut entry: Entry, tracing: bool) -> Option<Entry> {
         if entry.traced() && !tracing {
             entry.tag &= !TRACED_BIT;

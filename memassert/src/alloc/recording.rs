@@ -19,7 +19,13 @@ use crate::capture::stack_table::{self, Class};
 use crate::symbols::symbolize;
 
 /// What the hot path must look at. Zero means: forward and return.
-static HOOKS: AtomicU32 = AtomicU32::new(ENV_PENDING);
+static HOOKS: Hooks = Hooks(AtomicU32::new(ENV_PENDING));
+
+/// [`HOOKS`] on a cache line of its own: every allocation of the process
+/// reads it, so no atomic written on the hot path (a counter, a lock) may
+/// share its line, whatever the linker puts next to it.
+#[repr(align(128))]
+struct Hooks(AtomicU32);
 /// Global tracing (`memassert::start`) is on.
 pub(crate) const TRACING: u32 = 1;
 /// `MEMASSERT_TRACEMALLOC` has not been read yet: the first allocation
@@ -39,29 +45,29 @@ static INSTALLED: AtomicBool = AtomicBool::new(false);
 /// True when the tracker has work to do on an allocation.
 #[inline(always)]
 pub(crate) fn hooks_on() -> bool {
-    HOOKS.load(Relaxed) != 0
+    HOOKS.0.load(Relaxed) != 0
 }
 
 pub(crate) fn set_hook(bit: u32, on: bool) {
     if on {
-        HOOKS.fetch_or(bit, Relaxed);
+        HOOKS.0.fetch_or(bit, Relaxed);
     } else {
-        HOOKS.fetch_and(!bit, Relaxed);
+        HOOKS.0.fetch_and(!bit, Relaxed);
     }
 }
 
 /// Counts a scope opening.
 pub(crate) fn scope_opened() {
-    HOOKS.fetch_add(SCOPE_ONE, Relaxed);
+    HOOKS.0.fetch_add(SCOPE_ONE, Relaxed);
 }
 
 /// Counts a scope closing.
 pub(crate) fn scope_closed() {
-    HOOKS.fetch_sub(SCOPE_ONE, Relaxed);
+    HOOKS.0.fetch_sub(SCOPE_ONE, Relaxed);
 }
 
 pub(crate) fn hook(bit: u32) -> bool {
-    HOOKS.load(Relaxed) & bit != 0
+    HOOKS.0.load(Relaxed) & bit != 0
 }
 
 /// Records a fresh block.
@@ -69,22 +75,57 @@ pub(crate) fn hook(bit: u32) -> bool {
 pub(crate) fn on_alloc(ptr: *mut u8, size: usize) {
     // Inside the tracker already (its own bookkeeping allocating): untracked.
     let Some(_guard) = Guard::enter() else { return };
-    let mut hooks = HOOKS.load(Relaxed);
+    let hooks = HOOKS.0.load(Relaxed);
+    // Only scopes open (no flag bit): most often a counting scope's block.
+    if hooks & (SCOPE_ONE - 1) == 0 && count_fast(ptr, size) {
+        return;
+    }
+    on_alloc_general(ptr, size, hooks);
+}
+
+/// [`on_alloc`] for everything the counting fast path does not take (out
+/// of line: the fast path needs none of its registers saved).
+#[inline(never)]
+fn on_alloc_general(ptr: *mut u8, size: usize, mut hooks: u32) {
     if hooks & ENV_PENDING != 0 {
         // The first allocation: whoever clears the bit reads the variable.
-        if HOOKS.fetch_and(!ENV_PENDING, Relaxed) & ENV_PENDING != 0 {
+        if HOOKS.0.fetch_and(!ENV_PENDING, Relaxed) & ENV_PENDING != 0 {
             if let trace_config::EnvRequest::Start(frames) = trace_config::read_env() {
                 mark_installed();
                 trace_config::set_limit(frames);
                 set_hook(TRACING, true);
             }
         }
-        hooks = HOOKS.load(Relaxed);
+        hooks = HOOKS.0.load(Relaxed);
     }
     if hooks & PROBE != 0 {
         INSTALLED.store(true, Relaxed);
     }
     record_new(ptr, size, hooks, Charge::Alloc);
+}
+
+/// The counting fast path: records a fresh block of a thread whose scope
+/// (its own, its owner, or the all-threads one) is a fast counting scope,
+/// with no tracing, no stack and no scope following code by name. Returns
+/// false, having changed nothing, for everything else (and for a scope
+/// closing meanwhile): [`record_new`] decides those. Same figures and the
+/// same record as `record_new` would make, in far fewer steps.
+#[inline]
+fn count_fast(ptr: *mut u8, size: usize) -> bool {
+    let Some(scope) = scope_registry::fast_scope_here() else {
+        return false;
+    };
+    let mut shard = live_table::lock_addr(ptr as usize);
+    let Some(tag) = scope_registry::charge_alloc_fast(&mut shard, scope, size) else {
+        return false;
+    };
+    pause_points::point(Point::AllocCharged);
+    // Untraced: tracing was off when this allocation began.
+    let entry = Entry::new(size, scope_registry::NO_STACK, tag, false);
+    if let Some(stale) = shard.insert(ptr as usize, entry, false) {
+        forget_scope_part(&mut shard, &stale);
+    }
+    true
 }
 
 /// Records a block that is not (or no longer) any scope's: in the current
@@ -268,7 +309,7 @@ pub(crate) fn realloc_done(moving: Moving, ptr: *mut u8, size: usize, old_size: 
         }
         return;
     };
-    let hooks = HOOKS.load(Relaxed);
+    let hooks = HOOKS.0.load(Relaxed);
     let charge = Charge::Realloc { old: old_size };
     let Some(old) = moving.entry.filter(|e| e.scope() != 0) else {
         return record_new(ptr, size, hooks, charge);
@@ -377,7 +418,7 @@ static ATFORK_REGISTERED: AtomicBool = AtomicBool::new(false);
 /// so rather than deadlock.
 #[cfg(unix)]
 extern "C" fn after_fork_in_child() {
-    HOOKS.store(0, Relaxed);
+    HOOKS.0.store(0, Relaxed);
     FORKED_CHILD.store(true, Relaxed);
 }
 

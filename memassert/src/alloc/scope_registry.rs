@@ -120,6 +120,7 @@ pub(crate) fn open(
     };
     slot.fast
         .store(fast.map_or(0, |i| i + 1), Ordering::Relaxed);
+    slot.tag.store(tag_of(scope), Ordering::Relaxed);
     if parent != 0 {
         // The parent is open and on this thread: only this thread changes
         // its children count.
@@ -303,17 +304,8 @@ pub(crate) fn charge_alloc(
         charge,
         thread,
     };
-    // A fast scope, without its lock: `closing` first (acquire), so that a
-    // `false` written by a later opening makes the generation read below
-    // that opening's, and the stale `scope` is refused (module docs).
-    if !slot.closing.load(Ordering::Acquire)
-        && slot.generation.load(Ordering::Relaxed) == generation_of(scope)
-    {
-        let fast = slot.fast.load(Ordering::Relaxed);
-        if fast != 0 {
-            apply_fast(fast - 1, shard, op);
-            return Some(tag_of(scope));
-        }
+    if let Some(tag) = charge_if_fast(shard, scope, op) {
+        return Some(tag);
     }
     let guard = lock(slot);
     let tag = match guard.as_ref() {
@@ -322,6 +314,65 @@ pub(crate) fn charge_alloc(
     };
     for_chain(shard, guard, op);
     Some(tag)
+}
+
+/// Charges `op` to `scope` if it is an open fast scope, without its lock,
+/// and returns the tag to store; `None` (nothing charged) if it is not, or
+/// is closing. Call with the block's shard locked.
+#[inline]
+fn charge_if_fast(shard: &mut Locked, scope: ScopeRef, op: Op) -> Option<u32> {
+    let slot = &SLOTS_[index_of(scope)];
+    // `closing` first (acquire), so that a `false` written by a later
+    // opening makes the generation read below that opening's, and the
+    // stale `scope` is refused (module docs).
+    if slot.closing.load(Ordering::Acquire)
+        || slot.generation.load(Ordering::Relaxed) != generation_of(scope)
+    {
+        return None;
+    }
+    let fast = slot.fast.load(Ordering::Relaxed);
+    if fast == 0 {
+        return None;
+    }
+    apply_fast(fast - 1, shard, op);
+    // This opening's (the generation matched, and the slot cannot open
+    // again while this shard is locked: its close must pass the shard).
+    Some(slot.tag.load(Ordering::Relaxed))
+}
+
+/// The scope a fresh allocation on this thread counts in, when that is a
+/// scope that needs no stack and nothing else needs one either (no scope
+/// follows code by name): the counting fast path's. `None`: ask
+/// `recording::record_new`. (Whether it is a *fast* scope is for
+/// [`charge_alloc_fast`] to say.)
+#[inline]
+pub(crate) fn fast_scope_here() -> Option<ScopeRef> {
+    let own = scope_slots::own();
+    let scope = if own != 0 {
+        own
+    } else if following() {
+        return None;
+    } else {
+        match crate::alloc::thread_owner::owner() {
+            0 => all_threads(),
+            owner => owner,
+        }
+    };
+    (scope != 0 && !wants_stacks(scope)).then_some(scope)
+}
+
+/// Charges a fresh block of `size` bytes with no stack to `scope` if it is
+/// an open fast scope ([`charge_alloc`]'s first step). `None`: nothing was
+/// charged. Call with the block's shard locked.
+#[inline]
+pub(crate) fn charge_alloc_fast(shard: &mut Locked, scope: ScopeRef, size: usize) -> Option<u32> {
+    let op = Op::Alloc {
+        stack: NO_STACK,
+        size,
+        charge: Charge::Alloc,
+        thread: 0,
+    };
+    charge_if_fast(shard, scope, op)
 }
 
 /// Charges a block that already belongs to the scope of live-table tag

@@ -15,7 +15,7 @@
 //!   parent; nothing else is taken under them.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crate::alloc::live_table;
 use crate::base::spin_lock::{SpinGuard, SpinLock};
@@ -61,6 +61,10 @@ pub(crate) struct Slot {
     /// A fast scope's index in the shards' [`FastCounts`](crate::alloc::live_table::FastCounts), plus one (0: not
     /// a fast scope). Written by the opener before `closing` is cleared.
     pub(crate) fast: AtomicUsize,
+    /// The live-table tag of the latest opening (`tag_of`), written by the
+    /// opener before `closing` is cleared, for the fast path to read
+    /// instead of computing it.
+    pub(crate) tag: AtomicU32,
     /// The scope is closing (or closed, until the slot opens again).
     pub(crate) closing: AtomicBool,
     /// An all-threads scope alone in its process: it takes every other
@@ -76,6 +80,7 @@ const EMPTY: Slot = Slot {
     pins: AtomicUsize::new(0),
     generation: AtomicU64::new(0),
     fast: AtomicUsize::new(0),
+    tag: AtomicU32::new(0),
     closing: AtomicBool::new(true),
     every: AtomicBool::new(false),
     state: SpinLock::new(None),
