@@ -23,9 +23,10 @@ memassert::install!();
 const TRACKING_FRAMES: usize = 16;
 
 /// One allocation once the tracker is on, before the workload's clock
-/// starts: the first stack the tracker sees makes it load the binary's debug
-/// info (to tell the user's allocations from std's), a one-time cost per
-/// process that would otherwise land in whichever workload runs first.
+/// starts: the first stack the tracker sees makes it read the binary's
+/// symbol table (to tell the user's allocations from std's), a one-time
+/// cost per process that would otherwise land in whichever workload runs
+/// first.
 /// Returns its time, which the runner reports apart.
 fn warm_up() -> String {
     let started = Instant::now();

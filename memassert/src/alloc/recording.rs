@@ -112,7 +112,7 @@ fn on_alloc_general(ptr: *mut u8, size: usize, mut hooks: u32) {
 /// same record as `record_new` would make, in far fewer steps.
 #[inline]
 fn count_fast(ptr: *mut u8, size: usize) -> bool {
-    let Some(scope) = scope_registry::fast_scope_here() else {
+    let Some(scope) = fast_scope_here() else {
         return false;
     };
     let mut shard = live_table::lock_addr(ptr as usize);
@@ -126,6 +126,27 @@ fn count_fast(ptr: *mut u8, size: usize) -> bool {
         forget_scope_part(&mut shard, &stale);
     }
     true
+}
+
+/// The scope a fresh allocation on this thread counts in, when that is a
+/// scope that needs no stack and nothing else needs one either (no scope
+/// follows code by name): the counting fast path's. `None`: ask
+/// [`record_new`]. (Whether it is a *fast* scope is for
+/// [`scope_registry::charge_alloc_fast`] to say.)
+#[inline]
+fn fast_scope_here() -> Option<scope_registry::ScopeRef> {
+    let own = scope_registry::own();
+    let scope = if own != 0 {
+        own
+    } else if scope_registry::following() {
+        return None;
+    } else {
+        match thread_owner::owner() {
+            0 => scope_registry::all_threads(),
+            owner => owner,
+        }
+    };
+    (scope != 0 && !scope_registry::wants_stacks(scope)).then_some(scope)
 }
 
 /// Records a block that is not (or no longer) any scope's: in the current

@@ -340,27 +340,6 @@ fn charge_if_fast(shard: &mut Locked, scope: ScopeRef, op: Op) -> Option<u32> {
     Some(slot.tag.load(Ordering::Relaxed))
 }
 
-/// The scope a fresh allocation on this thread counts in, when that is a
-/// scope that needs no stack and nothing else needs one either (no scope
-/// follows code by name): the counting fast path's. `None`: ask
-/// `recording::record_new`. (Whether it is a *fast* scope is for
-/// [`charge_alloc_fast`] to say.)
-#[inline]
-pub(crate) fn fast_scope_here() -> Option<ScopeRef> {
-    let own = scope_slots::own();
-    let scope = if own != 0 {
-        own
-    } else if following() {
-        return None;
-    } else {
-        match crate::alloc::thread_owner::owner() {
-            0 => all_threads(),
-            owner => owner,
-        }
-    };
-    (scope != 0 && !wants_stacks(scope)).then_some(scope)
-}
-
 /// Charges a fresh block of `size` bytes with no stack to `scope` if it is
 /// an open fast scope ([`charge_alloc`]'s first step). `None`: nothing was
 /// charged. Call with the block's shard locked.
