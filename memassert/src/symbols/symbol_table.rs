@@ -13,53 +13,34 @@
 
 use std::path::Path;
 
-use object::{Object, ObjectSymbol, SymbolKind};
+use object::elf;
+use object::read::elf::{FileHeader, SectionHeader, Sym};
+use object::Endianness;
 
 /// One object's function symbols, sorted by address.
 pub(crate) struct SymbolTable {
     map: memmap2::Mmap,
-    /// (start, end, name offset in `map`, name length), by start. A
-    /// symbol without a size ends where the next one starts.
-    entries: Vec<(u64, u64, u32, u32)>,
+    /// Where the symbols' string table is in `map`.
+    strings: std::ops::Range<usize>,
+    /// (start, end, name offset in the string table), by start. A symbol
+    /// without a size ends where the next one starts. Names are found
+    /// (their terminating NUL) only when looked up.
+    entries: Vec<(u64, u64, u32)>,
 }
 
 impl SymbolTable {
-    /// Reads the symbol table of the object file at `path`; `None` when it
-    /// cannot be read or names no function.
+    /// Reads the symbol table (`.symtab`, else `.dynsym`) of the ELF file
+    /// at `path`; `None` when it cannot be read or names no function.
     pub(crate) fn open(path: &Path) -> Option<SymbolTable> {
         let file = std::fs::File::open(path).ok()?;
         // SAFETY: the object is mapped read-only; a loaded executable or
         // library is not rewritten while it runs (as for the debug info).
         let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
-        let base = map.as_ptr() as usize;
-        let mut entries = Vec::new();
-        {
-            let object = object::File::parse(&*map).ok()?;
-            let mut add = |symbol: object::Symbol<'_, '_>| {
-                if symbol.kind() != SymbolKind::Text || symbol.address() == 0 {
-                    return;
-                }
-                let Ok(name) = symbol.name_bytes() else {
-                    return;
-                };
-                // The name lies inside the mapping (the string table).
-                let offset = (name.as_ptr() as usize).wrapping_sub(base);
-                if name.is_empty() || offset > u32::MAX as usize || name.len() > u32::MAX as usize {
-                    return;
-                }
-                let start = symbol.address();
-                let end = start.saturating_add(symbol.size());
-                entries.push((start, end, offset as u32, name.len() as u32));
-            };
-            let mut any = false;
-            for symbol in object.symbols() {
-                any = true;
-                add(symbol);
-            }
-            if !any {
-                object.dynamic_symbols().for_each(&mut add);
-            }
-        }
+        let (strings, mut entries) = match object::FileKind::parse(&*map).ok()? {
+            object::FileKind::Elf64 => functions::<elf::FileHeader64<Endianness>>(&map)?,
+            object::FileKind::Elf32 => functions::<elf::FileHeader32<Endianness>>(&map)?,
+            _ => return None,
+        };
         if entries.is_empty() {
             return None;
         }
@@ -72,21 +53,25 @@ impl SymbolTable {
                 entries[i].1 = entries.get(i + 1).map_or(u64::MAX, |next| next.0);
             }
         }
-        Some(SymbolTable { map, entries })
+        Some(SymbolTable {
+            map,
+            strings,
+            entries,
+        })
     }
 
     /// The raw (mangled) name of the function containing `address` (an
     /// address in the file's terms, bias removed), and its start.
     pub(crate) fn find(&self, address: u64) -> Option<(&[u8], u64)> {
         let at = self.entries.partition_point(|e| e.0 <= address);
-        let &(start, end, offset, len) = self.entries.get(at.checked_sub(1)?)?;
+        let &(start, end, name) = self.entries.get(at.checked_sub(1)?)?;
         if address >= end {
             return None;
         }
-        let name = self
-            .map
-            .get(offset as usize..offset as usize + len as usize)?;
-        Some((name, start))
+        let strings = self.map.get(self.strings.clone())?;
+        let name = strings.get(name as usize..)?;
+        let len = name.iter().position(|&b| b == 0)?;
+        Some((&name[..len], start))
     }
 
     /// Functions indexed.
@@ -94,6 +79,37 @@ impl SymbolTable {
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
+}
+
+/// The defined functions of an ELF file's symbol table (its `.dynsym`
+/// when it has no `.symtab`: a stripped library), with where their names
+/// are. Reads only the fixed-size symbol records.
+fn functions<Elf: FileHeader<Endian = Endianness>>(
+    data: &[u8],
+) -> Option<(std::ops::Range<usize>, Vec<(u64, u64, u32)>)> {
+    let header = Elf::parse(data).ok()?;
+    let endian = header.endian().ok()?;
+    let sections = header.sections(endian, data).ok()?;
+    let mut table = sections.symbols(endian, data, elf::SHT_SYMTAB).ok()?;
+    if table.is_empty() {
+        table = sections.symbols(endian, data, elf::SHT_DYNSYM).ok()?;
+    }
+    let strings = sections.section(table.string_section()).ok()?;
+    let offset = usize::try_from(strings.sh_offset(endian).into()).ok()?;
+    let size = usize::try_from(strings.sh_size(endian).into()).ok()?;
+    let entries = table
+        .symbols()
+        .iter()
+        .filter(|sym| {
+            matches!(sym.st_type(), elf::STT_FUNC | elf::STT_GNU_IFUNC) && !sym.is_undefined(endian)
+        })
+        .filter_map(|sym| {
+            let start: u64 = sym.st_value(endian).into();
+            let size: u64 = sym.st_size(endian).into();
+            (start != 0).then(|| (start, start.saturating_add(size), sym.st_name(endian)))
+        })
+        .collect();
+    Some((offset..offset.checked_add(size)?, entries))
 }
 
 #[cfg(test)]
