@@ -22,11 +22,13 @@ pub(crate) struct SymbolTable {
     map: memmap2::Mmap,
     /// Where the symbols' string table is in `map`.
     strings: std::ops::Range<usize>,
-    /// (start, end, name offset in the string table), by start. A symbol
-    /// without a size ends where the next one starts. Names are found
-    /// (their terminating NUL) only when looked up.
-    entries: Vec<(u64, u64, u32)>,
+    /// By start. A symbol without a size ends where the next one starts.
+    entries: Vec<Function>,
 }
+
+/// A function's (start, end, name offset in the string table). Names are
+/// found (their terminating NUL) only when looked up.
+type Function = (u64, u64, u32);
 
 impl SymbolTable {
     /// Reads the symbol table (`.symtab`, else `.dynsym`) of the ELF file
@@ -86,7 +88,7 @@ impl SymbolTable {
 /// are. Reads only the fixed-size symbol records.
 fn functions<Elf: FileHeader<Endian = Endianness>>(
     data: &[u8],
-) -> Option<(std::ops::Range<usize>, Vec<(u64, u64, u32)>)> {
+) -> Option<(std::ops::Range<usize>, Vec<Function>)> {
     let header = Elf::parse(data).ok()?;
     let endian = header.endian().ok()?;
     let sections = header.sections(endian, data).ok()?;
