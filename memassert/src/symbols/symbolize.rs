@@ -961,12 +961,53 @@ pub(crate) fn warm(stack: StackId) {
 
 /// Whether the stack runs code of the function `path`: a frame of `path`
 /// itself, or of its closures, async blocks and nested functions
-/// (`path::{{closure}}`, `path::inner`). Resolves every frame.
+/// (`path::{{closure}}`, `path::inner`). From the symbol tables when they
+/// settle it ([`quick_runs_code_of`]), else from every frame's debug info.
 pub(crate) fn runs_code_of(stack: StackId, path: &str) -> bool {
     let _untracked = Guard::enter();
+    if let Some(runs) = quick_runs_code_of(stack, path) {
+        return runs;
+    }
     request_frames(stack)
         .iter()
         .any(|r| crate::symbols::pattern::within_function(path, &r.frame.function))
+}
+
+/// [`runs_code_of`] from the symbol tables: yes when a function of `path`
+/// is a frame of its own; no when every frame is std's (or libtest's) and
+/// none may hold inlined code of another's (libtest's main thread, std's
+/// own threads). Anything else (a pool's or a runtime's generic code, into
+/// which an optimised build may inline the followed closure) is for the
+/// debug info.
+#[cfg(all(memassert_private_symbols, target_os = "linux"))]
+fn quick_runs_code_of(stack: StackId, path: &str) -> Option<bool> {
+    let frames = quick_frames(stack)?;
+    if frames
+        .iter()
+        .any(|r| crate::symbols::pattern::within_function(path, &r.frame.function))
+    {
+        return Some(true);
+    }
+    let named = frames
+        .iter()
+        .rposition(|r| !r.frame.function.is_empty())
+        .map_or(0, |last| last + 1);
+    let sealed = frames[..named].iter().all(|r| {
+        let f = r.frame.function.as_str();
+        let std = crates_named(f)
+            .next()
+            .is_some_and(|c| STD_CRATES.contains(&c));
+        let harness_main =
+            f.ends_with("::main") && !f.contains('<') && f.matches("::").count() == 1;
+        ((std || harness_main) && !r.opaque) || THREAD_BASE_FRAMES.contains(&f)
+    });
+    sealed.then_some(false)
+}
+
+/// Elsewhere the debug info decides.
+#[cfg(not(all(memassert_private_symbols, target_os = "linux")))]
+fn quick_runs_code_of(_stack: StackId, _path: &str) -> Option<bool> {
+    None
 }
 
 /// Whether the stack runs code of the user's workspace anywhere (as
