@@ -148,15 +148,21 @@ pub mod __private {
         #[cfg(feature = "test-pause-points")]
         pub use crate::alloc::pause_points::{arm, release, wait_stopped};
     }
-    /// Loads what the tracker needs once (unwind tables, debug info), as
+    /// Loads what the tracker needs once (unwind tables, symbol tables), as
     /// `#[track_alloc]` does before the body runs.
     pub fn warm_up() {
         crate::symbols::warm_up::warm_up();
     }
-    /// One-time loads so far (module lists, objects' debug info): a body
-    /// that runs after [`warm_up`] adds none.
+    /// One-time loads so far (module lists, objects' symbol tables or
+    /// debug info): a body that runs after [`warm_up`] adds none.
     pub fn one_time_loads() -> usize {
         crate::symbols::warm_up::one_time_loads()
+    }
+    /// Objects whose debug info has been read so far (with memassert's own
+    /// symbolizer; 0 where the `backtrace` crate's is used): a passing
+    /// test reads none on Linux.
+    pub fn debug_info_reads() -> usize {
+        crate::symbols::warm_up::debug_info_reads()
     }
     /// Scopes open right now.
     pub fn open_scopes() -> usize {

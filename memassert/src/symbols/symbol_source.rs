@@ -46,6 +46,14 @@ pub(crate) fn loads() -> usize {
     LOADS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Objects' debug info opened so far.
+static DEBUG_INFO_READS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// See [`DEBUG_INFO_READS`].
+pub(crate) fn debug_info_reads() -> usize {
+    DEBUG_INFO_READS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn count_load() {
     LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
@@ -313,6 +321,7 @@ pub(crate) fn resolve(ip: usize, mut each: impl FnMut(String, Option<&Path>, u32
         let probe = ip.wrapping_sub(object.bias) as u64;
         let loader = object.loader.get_or_insert_with(|| {
             count_load();
+            DEBUG_INFO_READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             addr2line::Loader::new(&object.path).ok()
         });
         let Some(loader) = loader else {

@@ -720,19 +720,12 @@ fn crates_named(function: &str) -> impl Iterator<Item = &str> {
 ///   `main`) is for the debug info.
 #[cfg(all(memassert_private_symbols, target_os = "linux"))]
 fn quick_class(frames: &[Resolved], captured: usize) -> Option<Class> {
-    let Some(site) = frames.iter().position(|r| !r.internal) else {
+    let Some(site) = frames
+        .iter()
+        .position(|r| !r.internal && !is_harness_main(frames, r))
+    else {
         return quick_siteless(frames, captured);
     };
-    // libtest's generated `main` (the debug info tells it by its line): it
-    // calls the harness (`test::test_main_static`), a program's own `main`
-    // its own code.
-    let harness_main = frames[site].frame.function.ends_with("::main")
-        && site
-            .checked_sub(1)
-            .is_some_and(|inner| frames[inner].frame.function.starts_with("test::"));
-    if harness_main {
-        return None;
-    }
     let opaque = |upto: usize| frames[..upto].iter().any(|r| r.opaque);
     let excluded = if frames.iter().any(|r| r.one_time) {
         true
@@ -756,6 +749,39 @@ fn quick_class(frames: &[Resolved], captured: usize) -> Option<Class> {
     })
 }
 
+/// The C library's and the linker's entry points at the bottom of a stack
+/// (`main` is the one rustc generates, which calls `std::rt::lang_start`).
+#[cfg(all(memassert_private_symbols, target_os = "linux"))]
+const C_ENTRIES: &[&str] = &[
+    "_start",
+    "main",
+    "__libc_start_main",
+    "__libc_start_call_main",
+    "start_thread",
+    "clone",
+    "clone3",
+    "__clone",
+    "__clone3",
+];
+
+/// Whether `frame` (one of `frames`) is libtest's generated `main`, the
+/// harness rather than the user's code (the debug info tells it by its
+/// line; here, by its name, `crate::main`, and its callee, libtest's
+/// `test::test_main_static`).
+#[cfg(all(memassert_private_symbols, target_os = "linux"))]
+fn is_harness_main(frames: &[Resolved], frame: &Resolved) -> bool {
+    let f = frame.frame.function.as_str();
+    if !(f.ends_with("::main") && f.matches("::").count() == 1 && !f.contains('<')) {
+        return false;
+    }
+    let at = frames
+        .iter()
+        .position(|r| std::ptr::eq(r, frame))
+        .unwrap_or(0);
+    at.checked_sub(1)
+        .is_some_and(|inner| frames[inner].frame.function.starts_with("test::"))
+}
+
 /// [`quick_class`] for a stack without a site: std's own work (a thread
 /// starting up, std's bookkeeping) when the stack is complete, every frame
 /// is std's and named, and none may hide inlined code of another's; the
@@ -765,13 +791,25 @@ fn quick_class(frames: &[Resolved], captured: usize) -> Option<Class> {
 #[cfg(all(memassert_private_symbols, target_os = "linux"))]
 fn quick_siteless(frames: &[Resolved], captured: usize) -> Option<Class> {
     let complete = captured < crate::capture::stack_capture::depth();
+    // The program's start-up frames, from the C runtime's first entry point
+    // (or the unnamed frames at the bottom), or from what calls libtest's
+    // `main` (std's `lang_start`), outward, run no code of the test's:
+    // left out.
     let named = frames
         .iter()
         .rposition(|r| !r.frame.function.is_empty())
         .map_or(0, |last| last + 1);
-    let frames = &frames[..named];
-    let std = !frames.is_empty()
-        && frames.iter().all(|r| {
+    let entry = frames
+        .iter()
+        .position(|r| C_ENTRIES.contains(&r.frame.function.as_str()))
+        .unwrap_or(frames.len());
+    let entry = frames
+        .iter()
+        .position(|r| is_harness_main(frames, r))
+        .map_or(entry, |at| entry.min(at + 1));
+    let ours = &frames[..named.min(entry)];
+    let std = !ours.is_empty()
+        && ours.iter().all(|r| {
             let f = r.frame.function.as_str();
             [
                 "std::", "<std::", "core::", "<core::", "alloc::", "<alloc::", "test::", "<test::",
@@ -780,8 +818,9 @@ fn quick_siteless(frames: &[Resolved], captured: usize) -> Option<Class> {
             .any(|p| f.starts_with(p))
                 || std_impl_by_name(f)
                 || THREAD_BASE_FRAMES.contains(&f)
+                || is_harness_main(frames, r)
         });
-    let opaque = frames.iter().any(|r| r.opaque);
+    let opaque = ours.iter().any(|r| r.opaque);
     (complete && std && !opaque).then_some(Class::Excluded)
 }
 

@@ -53,3 +53,15 @@ pub(crate) fn one_time_loads() -> usize {
     }
     loads
 }
+
+/// Objects whose debug info memassert's own symbolizer has opened so far.
+pub(crate) fn debug_info_reads() -> usize {
+    #[cfg(memassert_private_symbols)]
+    {
+        crate::symbols::symbol_source::debug_info_reads()
+    }
+    #[cfg(not(memassert_private_symbols))]
+    {
+        0
+    }
+}
