@@ -74,7 +74,7 @@ impl TestSpec {
     /// function's code on other threads (or every thread, with
     /// `threads = "all"`).
     #[track_caller]
-    fn scope(&self) -> Scope {
+    fn scope(&self, probe: Option<crate::capture::stack_table::StackId>) -> Scope {
         crate::alloc::recording::require_installed_for(|| {
             format!("#[memassert::track_alloc] on {}", self.test)
         });
@@ -100,7 +100,12 @@ impl TestSpec {
             // Whether the build names the test's code is read from this
             // stack only if a gate needs it (`unchecked_threads`): reading
             // the debug info costs what a passing test should not pay.
-            options.opened_on = crate::alloc::recording::stack_here();
+            // Captured inside `run_test`'s closure, it also tells whether
+            // the test's crate inlines closures.
+            options.opened_on = probe;
+            if let Some(stack) = probe {
+                crate::symbols::symbolize::note_closure_probe(stack);
+            }
         }
         options.follow(self.test).start()
     }
@@ -356,7 +361,10 @@ impl<T, E> Outcome for Result<T, E> {
 #[track_caller]
 pub fn run_test<R: Outcome>(spec: &TestSpec, mut body: impl FnMut() -> R) -> R {
     let _record = crate::reports::suite_record::Pending::start(spec.test);
-    let mut scope = spec.scope();
+    // A closure of this generic function is compiled with the test crate's
+    // settings: the stack it captures shows whether that build inlines it.
+    let probe = || crate::alloc::recording::stack_here();
+    let mut scope = spec.scope(probe());
     let mut result = body();
     for _ in 1..spec.repeat {
         if result.is_failure() {
@@ -386,7 +394,8 @@ pub async fn run_test_async<R: Outcome, Fut: Future<Output = R>>(
     mut body: impl FnMut() -> Fut,
 ) -> R {
     let _record = crate::reports::suite_record::Pending::start(spec.test);
-    let mut scope = spec.scope();
+    let probe = || crate::alloc::recording::stack_here();
+    let mut scope = spec.scope(probe());
     let mut result = body().await;
     for _ in 1..spec.repeat {
         if result.is_failure() {

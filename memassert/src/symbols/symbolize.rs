@@ -549,6 +549,12 @@ static QUICK: Mutex<Option<HashMap<usize, Resolved>>> = Mutex::new(None);
 /// is a frame without a name. `None` when no symbol table names any frame.
 #[cfg(all(memassert_private_symbols, target_os = "linux"))]
 fn quick_frames(stack: StackId) -> Option<Vec<Resolved>> {
+    quick_all_frames(stack).map(from_request)
+}
+
+/// [`quick_frames`] with the tracker's frames kept.
+#[cfg(all(memassert_private_symbols, target_os = "linux"))]
+fn quick_all_frames(stack: StackId) -> Option<Vec<Resolved>> {
     let lock = || QUICK.lock().unwrap_or_else(|e| e.into_inner());
     let mut all = Vec::new();
     let mut named = false;
@@ -579,7 +585,7 @@ fn quick_frames(stack: StackId) -> Option<Vec<Resolved>> {
         named |= !frame.frame.function.is_empty();
         all.push(frame);
     }
-    named.then(|| from_request(all))
+    named.then_some(all)
 }
 
 /// Whether a trait method's name says it is std's code, as a file in std
@@ -1012,12 +1018,38 @@ pub(crate) fn runs_code_of(stack: StackId, path: &str) -> bool {
         .any(|r| crate::symbols::pattern::within_function(path, &r.frame.function))
 }
 
+/// Whether the test's crate is built keeping closures as frames of their
+/// own ([`note_closure_probe`]).
+static CLOSURES_ARE_FRAMES: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Reads a stack captured inside a closure of `test_support::run_test`, a
+/// generic function and so compiled with the test crate's settings: when
+/// that closure is a frame of its own, the build inlines no closure (an
+/// unoptimised build), so the followed code's closures are frames of their
+/// own wherever they run and [`runs_code_of`] needs no debug info to say
+/// no.
+pub(crate) fn note_closure_probe(stack: StackId) {
+    let _untracked = Guard::enter();
+    #[cfg(all(memassert_private_symbols, target_os = "linux"))]
+    if let Some(frames) = quick_all_frames(stack) {
+        let kept = frames.iter().any(|r| {
+            let f = r.frame.function.as_str();
+            f.starts_with("memassert::test_support::run_test") && f.ends_with("{{closure}}")
+        });
+        CLOSURES_ARE_FRAMES.store(kept, std::sync::atomic::Ordering::Relaxed);
+    }
+    #[cfg(not(all(memassert_private_symbols, target_os = "linux")))]
+    let _ = stack;
+}
+
 /// [`runs_code_of`] from the symbol tables: yes when a function of `path`
-/// is a frame of its own; no when every frame is std's (or libtest's) and
-/// none may hold inlined code of another's (libtest's main thread, std's
-/// own threads). Anything else (a pool's or a runtime's generic code, into
-/// which an optimised build may inline the followed closure) is for the
-/// debug info.
+/// is a frame of its own; no when the build keeps closures as frames
+/// ([`note_closure_probe`]), or when every frame is std's (or libtest's)
+/// and none may hold inlined code of another's (libtest's main thread,
+/// std's own threads). Anything else (a pool's or a runtime's generic code,
+/// into which an optimised build may inline the followed closure) is for
+/// the debug info.
 #[cfg(all(memassert_private_symbols, target_os = "linux"))]
 fn quick_runs_code_of(stack: StackId, path: &str) -> Option<bool> {
     let frames = quick_frames(stack)?;
@@ -1031,6 +1063,11 @@ fn quick_runs_code_of(stack: StackId, path: &str) -> Option<bool> {
         .iter()
         .rposition(|r| !r.frame.function.is_empty())
         .map_or(0, |last| last + 1);
+    // A build that keeps closures as frames of their own (not optimised)
+    // inlines none of the followed code into a pool's or a runtime's.
+    if CLOSURES_ARE_FRAMES.load(std::sync::atomic::Ordering::Relaxed) {
+        return Some(false);
+    }
     let sealed = frames[..named].iter().all(|r| {
         let f = r.frame.function.as_str();
         let std = crates_named(f)
