@@ -80,6 +80,11 @@ impl TestSpec {
         });
         speed_hint();
         warm_up(self.frames);
+        // Captured inside `run_test`'s closure: tells whether the test's
+        // crate inlines closures (see `note_closure_probe`).
+        if let Some(stack) = probe {
+            crate::symbols::symbolize::note_closure_probe(stack);
+        }
         let options = Scope::options().frames(self.frames);
         if self.current_thread_only {
             return options.start();
@@ -100,12 +105,7 @@ impl TestSpec {
             // Whether the build names the test's code is read from this
             // stack only if a gate needs it (`unchecked_threads`): reading
             // the debug info costs what a passing test should not pay.
-            // Captured inside `run_test`'s closure, it also tells whether
-            // the test's crate inlines closures.
             options.opened_on = probe;
-            if let Some(stack) = probe {
-                crate::symbols::symbolize::note_closure_probe(stack);
-            }
         }
         options.follow(self.test).start()
     }

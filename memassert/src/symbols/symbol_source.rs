@@ -281,10 +281,18 @@ fn with_object<T>(ip: usize, f: impl FnOnce(&mut Object) -> T) -> Option<T> {
         // First use, or a library loaded since the list was made: walk the
         // loader's list without holding ours, then merge.
         drop(guard);
-        count_load();
         let fresh = loaded_objects();
         guard = lock();
         let old = guard.take().unwrap_or_default();
+        // A load is a list with objects it did not have: an address in no
+        // object at all (the bottom of a thread's stack) walks the list
+        // again (once: callers remember the address), but loads nothing.
+        let new = fresh
+            .iter()
+            .any(|f| !old.iter().any(|o| o.path == f.path && o.bias == f.bias));
+        if new {
+            count_load();
+        }
         *guard = Some(merge(old, fresh));
         index = guard.as_deref().and_then(find);
     }
@@ -312,6 +320,30 @@ pub(crate) fn symbol(ip: usize) -> Option<(String, bool)> {
         Some((demangle(&String::from_utf8_lossy(name)), v0))
     })
     .flatten()
+}
+
+/// Reads the symbol table of every loaded object now (the loader's list
+/// walked first if it is new): an object the body's stacks only sometimes
+/// run in (libgcc's unwinder, when a capture falls back to it) must not be
+/// a one-time load inside the body. Small: libraries carry only their
+/// dynamic symbols.
+#[cfg(target_os = "linux")]
+pub(crate) fn warm_symbol_tables() {
+    let lock = || OBJECTS.lock().unwrap_or_else(|e| e.into_inner());
+    if lock().is_none() {
+        let fresh = loaded_objects();
+        count_load();
+        let mut guard = lock();
+        let old = guard.take().unwrap_or_default();
+        *guard = Some(merge(old, fresh));
+    }
+    let mut guard = lock();
+    for object in guard.iter_mut().flatten() {
+        object.symbols.get_or_insert_with(|| {
+            count_load();
+            crate::symbols::symbol_table::SymbolTable::open(&object.path)
+        });
+    }
 }
 
 /// Calls `each(function, file, line)` for every frame at `ip`, innermost

@@ -797,10 +797,16 @@ fn is_harness_main(frames: &[Resolved], frame: &Resolved) -> bool {
 #[cfg(all(memassert_private_symbols, target_os = "linux"))]
 fn quick_siteless(frames: &[Resolved], captured: usize) -> Option<Class> {
     let complete = captured < crate::capture::stack_capture::depth();
-    // The program's start-up frames, from the C runtime's first entry point
-    // (or the unnamed frames at the bottom), or from what calls libtest's
-    // `main` (std's `lang_start`), outward, run no code of the test's:
-    // left out.
+    (complete && std_only(frames)).then_some(Class::Excluded)
+}
+
+/// Whether a stack's symbol-table frames are std's (and libtest's) alone,
+/// none of them one that may hold inlined code of another's. The program's
+/// start-up frames, from the C runtime's first entry point (or the unnamed
+/// frames at the bottom), or from what calls libtest's `main` (std's
+/// `lang_start`), outward, run no code of anyone's test: left out.
+#[cfg(all(memassert_private_symbols, target_os = "linux"))]
+fn std_only(frames: &[Resolved]) -> bool {
     let named = frames
         .iter()
         .rposition(|r| !r.frame.function.is_empty())
@@ -814,20 +820,16 @@ fn quick_siteless(frames: &[Resolved], captured: usize) -> Option<Class> {
         .position(|r| is_harness_main(frames, r))
         .map_or(entry, |at| entry.min(at + 1));
     let ours = &frames[..named.min(entry)];
-    let std = !ours.is_empty()
+    !ours.is_empty()
         && ours.iter().all(|r| {
             let f = r.frame.function.as_str();
-            [
-                "std::", "<std::", "core::", "<core::", "alloc::", "<alloc::", "test::", "<test::",
-            ]
-            .iter()
-            .any(|p| f.starts_with(p))
+            let std = crates_named(f)
+                .next()
+                .is_some_and(|c| STD_CRATES.contains(&c))
                 || std_impl_by_name(f)
-                || THREAD_BASE_FRAMES.contains(&f)
-                || is_harness_main(frames, r)
-        });
-    let opaque = ours.iter().any(|r| r.opaque);
-    (complete && std && !opaque).then_some(Class::Excluded)
+                || is_harness_main(frames, r);
+            (std && !r.opaque) || THREAD_BASE_FRAMES.contains(&f)
+        })
 }
 
 /// Whether a function of std (or core) may have the caller's code inlined
@@ -994,8 +996,11 @@ fn captured_output(frames: &[Resolved], site: usize) -> bool {
 pub(crate) fn warm(stack: StackId) {
     let _untracked = Guard::enter();
     #[cfg(all(memassert_private_symbols, target_os = "linux"))]
-    if quick_frames(stack).is_some() {
-        return;
+    {
+        crate::symbols::symbol_source::warm_symbol_tables();
+        if quick_frames(stack).is_some() {
+            return;
+        }
     }
     for &ip in stack_table::ips(stack).iter() {
         if ip != crate::capture::sink::ELIDED {
@@ -1059,25 +1064,12 @@ fn quick_runs_code_of(stack: StackId, path: &str) -> Option<bool> {
     {
         return Some(true);
     }
-    let named = frames
-        .iter()
-        .rposition(|r| !r.frame.function.is_empty())
-        .map_or(0, |last| last + 1);
     // A build that keeps closures as frames of their own (not optimised)
     // inlines none of the followed code into a pool's or a runtime's.
     if CLOSURES_ARE_FRAMES.load(std::sync::atomic::Ordering::Relaxed) {
         return Some(false);
     }
-    let sealed = frames[..named].iter().all(|r| {
-        let f = r.frame.function.as_str();
-        let std = crates_named(f)
-            .next()
-            .is_some_and(|c| STD_CRATES.contains(&c));
-        let harness_main =
-            f.ends_with("::main") && !f.contains('<') && f.matches("::").count() == 1;
-        ((std || harness_main) && !r.opaque) || THREAD_BASE_FRAMES.contains(&f)
-    });
-    sealed.then_some(false)
+    std_only(&frames).then_some(false)
 }
 
 /// Elsewhere the debug info decides.
