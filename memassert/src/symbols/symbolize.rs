@@ -1025,6 +1025,7 @@ pub(crate) fn runs_code_of(stack: StackId, path: &str) -> bool {
 
 /// Whether the test's crate is built keeping closures as frames of their
 /// own ([`note_closure_probe`]).
+#[cfg(all(memassert_private_symbols, target_os = "linux"))]
 static CLOSURES_ARE_FRAMES: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
