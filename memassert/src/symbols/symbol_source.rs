@@ -274,32 +274,56 @@ fn with_object<T>(ip: usize, f: impl FnOnce(&mut Object) -> T) -> Option<T> {
             .iter()
             .position(|o| o.text.iter().any(|r| r.contains(&ip)))
     };
-    let lock = || OBJECTS.lock().unwrap_or_else(|e| e.into_inner());
-    let mut guard = lock();
+    let mut guard = lock_objects();
     let mut index = guard.as_deref().and_then(find);
     if index.is_none() {
-        // First use, or a library loaded since the list was made: walk the
-        // loader's list without holding ours, then merge.
+        // First use, or a library loaded since the list was made.
         drop(guard);
-        let fresh = loaded_objects();
-        guard = lock();
-        let old = guard.take().unwrap_or_default();
-        // A load is a list with objects it did not have: an address in no
-        // object at all (the bottom of a thread's stack) walks the list
-        // again (once: callers remember the address), but loads nothing.
-        let new = fresh
-            .iter()
-            .any(|f| !old.iter().any(|o| o.path == f.path && o.bias == f.bias));
-        if new {
-            count_load();
-        }
-        *guard = Some(merge(old, fresh));
+        guard = refresh();
         index = guard.as_deref().and_then(find);
     }
     let (Some(objects), Some(index)) = (guard.as_mut(), index) else {
         return None;
     };
     Some(f(&mut objects[index]))
+}
+
+type ObjectsGuard = std::sync::MutexGuard<'static, Option<Vec<Object>>>;
+
+fn lock_objects() -> ObjectsGuard {
+    OBJECTS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Walks the loader's list without holding our lock (another thread may
+/// hold the loader's and allocate), then merges it into ours and returns
+/// it locked. A load is a list with objects it did not have: an address in
+/// no object at all (the bottom of a thread's stack) walks the list again
+/// (once: callers remember the address), but loads nothing.
+fn refresh() -> ObjectsGuard {
+    let fresh = loaded_objects();
+    let mut guard = lock_objects();
+    let old = guard.take().unwrap_or_default();
+    let new = fresh
+        .iter()
+        .any(|f| !old.iter().any(|o| o.path == f.path && o.bias == f.bias));
+    if new {
+        count_load();
+    }
+    *guard = Some(merge(old, fresh));
+    guard
+}
+
+#[cfg(target_os = "linux")]
+impl Object {
+    /// Its symbol table, read on first use.
+    fn symbol_table(&mut self) -> Option<&crate::symbols::symbol_table::SymbolTable> {
+        self.symbols
+            .get_or_insert_with(|| {
+                count_load();
+                crate::symbols::symbol_table::SymbolTable::open(&self.path)
+            })
+            .as_ref()
+    }
 }
 
 /// The demangled name of the function `ip` is in, from the object's symbol
@@ -311,11 +335,7 @@ fn with_object<T>(ip: usize, f: impl FnOnce(&mut Object) -> T) -> Option<T> {
 pub(crate) fn symbol(ip: usize) -> Option<(String, bool)> {
     with_object(ip, |object| {
         let probe = ip.wrapping_sub(object.bias) as u64;
-        let table = object.symbols.get_or_insert_with(|| {
-            count_load();
-            crate::symbols::symbol_table::SymbolTable::open(&object.path)
-        });
-        let (name, _) = table.as_ref()?.find(probe)?;
+        let (name, _) = object.symbol_table()?.find(probe)?;
         let v0 = name.starts_with(b"_R");
         Some((demangle(&String::from_utf8_lossy(name)), v0))
     })
@@ -329,20 +349,13 @@ pub(crate) fn symbol(ip: usize) -> Option<(String, bool)> {
 /// dynamic symbols.
 #[cfg(target_os = "linux")]
 pub(crate) fn warm_symbol_tables() {
-    let lock = || OBJECTS.lock().unwrap_or_else(|e| e.into_inner());
-    if lock().is_none() {
-        let fresh = loaded_objects();
-        count_load();
-        let mut guard = lock();
-        let old = guard.take().unwrap_or_default();
-        *guard = Some(merge(old, fresh));
+    let mut guard = lock_objects();
+    if guard.is_none() {
+        drop(guard);
+        guard = refresh();
     }
-    let mut guard = lock();
     for object in guard.iter_mut().flatten() {
-        object.symbols.get_or_insert_with(|| {
-            count_load();
-            crate::symbols::symbol_table::SymbolTable::open(&object.path)
-        });
+        object.symbol_table();
     }
 }
 

@@ -248,8 +248,27 @@ fn is_internal(function: &str, file: Option<&Path>) -> bool {
 /// every toolchain. Trait methods (`<T as a::Trait>::f`) stay as they are.
 fn inherent_path(function: String) -> String {
     let function = legacy_closures(function);
-    if !function.starts_with('<') {
+    let Some(end) = leading_angle_end(&function) else {
         return function;
+    };
+    let inner = &function[1..end];
+    let rest = &function[end + 1..];
+    let is_path = inner
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_');
+    if rest.starts_with("::") && is_path && !inner.contains(" as ") {
+        return format!("{inner}{rest}");
+    }
+    function
+}
+
+/// The byte index of the `>` that closes a name's leading `<` (`<T as
+/// a::B>::c`), however nested; `None` when the name does not start with
+/// `<` or it is not closed.
+fn leading_angle_end(function: &str) -> Option<usize> {
+    if !function.starts_with('<') {
+        return None;
     }
     let mut depth = 0usize;
     for (i, c) in function.char_indices() {
@@ -258,22 +277,13 @@ fn inherent_path(function: String) -> String {
             '>' => {
                 depth = depth.saturating_sub(1);
                 if depth == 0 {
-                    let inner = &function[1..i];
-                    let rest = &function[i + 1..];
-                    let is_path = inner
-                        .chars()
-                        .next()
-                        .is_some_and(|c| c.is_alphabetic() || c == '_');
-                    if rest.starts_with("::") && is_path && !inner.contains(" as ") {
-                        return format!("{inner}{rest}");
-                    }
-                    return function;
+                    return Some(i);
                 }
             }
             _ => {}
         }
     }
-    function
+    None
 }
 
 /// v0's `{closure#0}` as the legacy demangler's `{{closure}}`.
@@ -621,27 +631,11 @@ fn std_impl_by_name(function: &str) -> bool {
             || ty.starts_with("()")
             || ty.starts_with('!')
     };
-    let Some(inner) = function.strip_prefix('<') else {
+    // The `<...>` part, however nested.
+    let Some(end) = leading_angle_end(function) else {
         return false;
     };
-    // The `<...>` part, however nested.
-    let mut depth = 1usize;
-    let mut end = None;
-    for (i, c) in inner.char_indices() {
-        match c {
-            '<' => depth += 1,
-            '>' => {
-                depth -= 1;
-                if depth == 0 {
-                    end = Some(i);
-                    break;
-                }
-            }
-            _ => {}
-        }
-    }
-    let Some(end) = end else { return false };
-    let inner = &inner[..end];
+    let inner = &function[1..end];
     // " as " at the top level splits the type from the trait.
     let mut depth = 0usize;
     let mut split = None;
@@ -726,9 +720,8 @@ fn crates_named(function: &str) -> impl Iterator<Item = &str> {
 ///   `main`) is for the debug info.
 #[cfg(all(memassert_private_symbols, target_os = "linux"))]
 fn quick_class(frames: &[Resolved], captured: usize) -> Option<Class> {
-    let Some(site) = frames
-        .iter()
-        .position(|r| !r.internal && !is_harness_main(frames, r))
+    let Some(site) =
+        (0..frames.len()).find(|&at| !frames[at].internal && !is_harness_main(frames, at))
     else {
         return quick_siteless(frames, captured);
     };
@@ -770,22 +763,19 @@ const C_ENTRIES: &[&str] = &[
     "__clone3",
 ];
 
-/// Whether `frame` (one of `frames`) is libtest's generated `main`, the
-/// harness rather than the user's code (the debug info tells it by its
-/// line; here, by its name, `crate::main`, and its callee, libtest's
+/// Whether `frames[at]` is libtest's generated `main`, the harness rather
+/// than the user's code (the debug info tells it by its line; here, by its
+/// name, `crate::main`, and its callee, libtest's
 /// `test::test_main_static`).
 #[cfg(all(memassert_private_symbols, target_os = "linux"))]
-fn is_harness_main(frames: &[Resolved], frame: &Resolved) -> bool {
-    let f = frame.frame.function.as_str();
-    if !(f.ends_with("::main") && f.matches("::").count() == 1 && !f.contains('<')) {
-        return false;
-    }
-    let at = frames
-        .iter()
-        .position(|r| std::ptr::eq(r, frame))
-        .unwrap_or(0);
-    at.checked_sub(1)
-        .is_some_and(|inner| frames[inner].frame.function.starts_with("test::"))
+fn is_harness_main(frames: &[Resolved], at: usize) -> bool {
+    let f = frames[at].frame.function.as_str();
+    f.ends_with("::main")
+        && f.matches("::").count() == 1
+        && !f.contains('<')
+        && at
+            .checked_sub(1)
+            .is_some_and(|inner| frames[inner].frame.function.starts_with("test::"))
 }
 
 /// [`quick_class`] for a stack without a site: std's own work (a thread
@@ -815,19 +805,19 @@ fn std_only(frames: &[Resolved]) -> bool {
         .iter()
         .position(|r| C_ENTRIES.contains(&r.frame.function.as_str()))
         .unwrap_or(frames.len());
-    let entry = frames
-        .iter()
-        .position(|r| is_harness_main(frames, r))
+    let entry = (0..frames.len())
+        .find(|&at| is_harness_main(frames, at))
         .map_or(entry, |at| entry.min(at + 1));
-    let ours = &frames[..named.min(entry)];
-    !ours.is_empty()
-        && ours.iter().all(|r| {
+    let ours = named.min(entry);
+    ours > 0
+        && (0..ours).all(|at| {
+            let r = &frames[at];
             let f = r.frame.function.as_str();
             let std = crates_named(f)
                 .next()
                 .is_some_and(|c| STD_CRATES.contains(&c))
                 || std_impl_by_name(f)
-                || is_harness_main(frames, r);
+                || is_harness_main(frames, at);
             (std && !r.opaque) || THREAD_BASE_FRAMES.contains(&f)
         })
 }
