@@ -738,6 +738,8 @@ fn quick_class(frames: &[Resolved], captured: usize) -> Option<Class> {
             return None;
         }
         true
+    } else if writer_unnamed(frames, site) {
+        return None;
     } else {
         false
     };
@@ -746,6 +748,21 @@ fn quick_class(frames: &[Resolved], captured: usize) -> Option<Class> {
     } else {
         Class::User
     })
+}
+
+/// Whether, in symbol-table frames, output is being written (a stdout or
+/// `io::Write::write_fmt` frame above the site) through a default method of
+/// `core::fmt::Write` below it whose writer the name does not show: a
+/// legacy-mangled `core::fmt::Write::write_char` (std before v0 mangling) is
+/// the same symbol for std's `io::Write` adapter, which grows the captured
+/// output, and for the caller's own writer. Only the debug info (the
+/// adapter's `write_str` inlined into it) tells them apart.
+#[cfg(all(memassert_private_symbols, target_os = "linux"))]
+fn writer_unnamed(frames: &[Resolved], site: usize) -> bool {
+    frames[..site]
+        .iter()
+        .any(|r| r.frame.function.starts_with("core::fmt::Write::"))
+        && frames[site..].iter().any(|r| r.stdio || r.io_write_fmt)
 }
 
 /// The C library's and the linker's entry points at the bottom of a stack
