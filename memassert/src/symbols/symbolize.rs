@@ -1000,12 +1000,18 @@ fn captured_output(frames: &[Resolved], site: usize) -> bool {
 /// Reads what classifying `stack` needs, once: the symbol tables of the
 /// objects it runs in (where classification reads them; elsewhere the
 /// debug info). See `symbols::warm_up`.
+///
+/// Where std's symbols are mangled in the legacy scheme (Rust before v0
+/// mangling of std), a symbol-table frame of std's generic code does not
+/// say whose code it was instantiated with (a spawn hook's closure, a
+/// thread's entry), so verdicts on the body's stacks go to the debug info:
+/// it is read here, before the body, as for targets without symbol tables.
 pub(crate) fn warm(stack: StackId) {
     let _untracked = Guard::enter();
     #[cfg(all(memassert_private_symbols, target_os = "linux"))]
     {
         crate::symbols::symbol_source::warm_symbol_tables();
-        if quick_frames(stack).is_some() {
+        if quick_frames(stack).is_some() && std_names_generics(stack) == Some(true) {
             return;
         }
     }
@@ -1014,6 +1020,31 @@ pub(crate) fn warm(stack: StackId) {
             resolve(ip);
         }
     }
+}
+
+/// Whether std was built with v0-mangled symbols, which name a generic
+/// function's arguments (`Some(true)`), or legacy-mangled ones, which do
+/// not (`Some(false)`), judged by std's frames on `stack`; `None` when none
+/// has a symbol. Any v0 frame of std's decides: std's generics instantiated
+/// in a crate built with legacy mangling carry that crate's scheme.
+#[cfg(all(memassert_private_symbols, target_os = "linux"))]
+pub(crate) fn std_names_generics(stack: StackId) -> Option<bool> {
+    let mut seen = None;
+    for &ip in stack_table::ips(stack).iter() {
+        let Some((name, v0)) = crate::symbols::symbol_source::symbol(ip) else {
+            continue;
+        };
+        if crates_named(&name)
+            .next()
+            .is_some_and(|c| STD_CRATES.contains(&c))
+        {
+            if v0 {
+                return Some(true);
+            }
+            seen = Some(false);
+        }
+    }
+    seen
 }
 
 /// Whether the stack runs code of the function `path`: a frame of `path`
