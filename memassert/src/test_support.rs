@@ -306,14 +306,17 @@ fn warm_up(frames: usize) {
 }
 
 /// The Cargo profile lines that make tracked tests fast in debug builds:
-/// the tracker's stack walking and symbol reading, optimised.
-pub const SPEED_SNIPPET: &str = "[profile.dev.package.memassert]\nopt-level = 2\n\
-[profile.dev.package.framehop]\nopt-level = 3\n\
-[profile.dev.package.gimli]\nopt-level = 3\n\
-[profile.dev.package.addr2line]\nopt-level = 3\n\
-[profile.dev.package.object]\nopt-level = 3\n\
-[profile.dev.package.rustc-demangle]\nopt-level = 3\n\
-[profile.dev.package.miniz_oxide]\nopt-level = 3\n";
+/// the tracker's stack walking and symbol reading, optimised, and only
+/// line tables kept of their debug info (a smaller test binary, whose debug
+/// info std's panic backtraces read under `RUST_BACKTRACE=1`).
+pub const SPEED_SNIPPET: &str =
+    "[profile.dev.package.memassert]\nopt-level = 2\ndebug = \"line-tables-only\"\n\
+[profile.dev.package.framehop]\nopt-level = 3\ndebug = \"line-tables-only\"\n\
+[profile.dev.package.gimli]\nopt-level = 3\ndebug = \"line-tables-only\"\n\
+[profile.dev.package.addr2line]\nopt-level = 3\ndebug = \"line-tables-only\"\n\
+[profile.dev.package.object]\nopt-level = 3\ndebug = \"line-tables-only\"\n\
+[profile.dev.package.rustc-demangle]\nopt-level = 3\ndebug = \"line-tables-only\"\n\
+[profile.dev.package.miniz_oxide]\nopt-level = 3\ndebug = \"line-tables-only\"\n";
 
 /// Once per process: when memassert itself was built without optimisation,
 /// says (on stderr, which libtest shows for failing tests and with
