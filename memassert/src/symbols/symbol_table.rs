@@ -128,14 +128,21 @@ mod tests {
         let exe = std::env::current_exe().unwrap();
         let table = SymbolTable::open(&exe).expect("the test binary has a symbol table");
         assert!(table.len() > 100, "{} functions", table.len());
-        // Somewhere in `marker`: its name, demangled, ends with it.
+        // Somewhere in `marker`: its name, demangled, ends with it. The
+        // executable is the object whose loaded segment holds `marker` (its
+        // name is empty in glibc's list, not in a static musl program's).
+        let at = marker as *const () as usize;
         let mut bias = None;
         crate::capture::loaded_objects::for_each(|object| {
-            if object.name.is_empty() {
+            let holds = object.headers.iter().any(|h| {
+                let start = object.bias.wrapping_add(h.p_vaddr as usize);
+                h.p_type == libc::PT_LOAD && at >= start && at - start < h.p_memsz as usize
+            });
+            if holds {
                 bias = Some(object.bias);
             }
         });
-        let address = (marker as *const () as usize).wrapping_sub(bias.unwrap()) as u64 + 1;
+        let address = at.wrapping_sub(bias.expect("an object holds `marker`")) as u64 + 1;
         let (name, start) = table.find(address).expect("a symbol");
         assert!(start < address);
         let name = addr2line::demangle_auto(String::from_utf8_lossy(name), None).into_owned();
