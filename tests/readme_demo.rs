@@ -58,3 +58,30 @@ Measured: peak 1.2 MiB, total 1.2 MiB in 4 allocations, leaked 1.2 MiB in 4 bloc
         "{message}"
     );
 }
+
+/// The profile snippet an unoptimised tracked test prints is the one the
+/// README shows (twice: the quick start and "Speed") and the one
+/// `.ci/real-suites` measures with: one text, so that none of them drifts.
+#[test]
+fn speed_snippet_reads_the_same_everywhere() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    let snippet = memassert::__private::SPEED_SNIPPET;
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert_eq!(
+        readme
+            .matches(&format!(
+                "```toml\n# Cargo.toml of your workspace\n{snippet}```"
+            ))
+            .count()
+            + readme.matches(&format!("```toml\n{snippet}```")).count(),
+        2,
+        "README.md shows memassert::__private::SPEED_SNIPPET, as is, twice:\n{snippet}"
+    );
+    let suites = std::fs::read_to_string(root.join(".ci/real-suites")).unwrap();
+    assert!(
+        suites.contains(&format!("SPEED = \"\"\"{snippet}\"\"\"")),
+        ".ci/real-suites measures with SPEED_SNIPPET:\n{snippet}"
+    );
+}

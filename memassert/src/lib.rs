@@ -140,7 +140,9 @@ pub use tracemalloc::statistics::{Key, Statistic, StatisticDiff};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::reports::report_snapshot::{snapshot_text, SNAPSHOT_DESCRIPTION};
-    pub use crate::test_support::{check, run_test, run_test_async, Outcome, TestSpec};
+    pub use crate::test_support::{
+        check, run_test, run_test_async, Outcome, TestSpec, SPEED_SNIPPET,
+    };
     pub use insta;
     /// Test-only pause points (feature `test-pause-points`).
     pub mod pause_points {
