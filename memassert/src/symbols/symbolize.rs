@@ -200,6 +200,16 @@ fn is_tracker(function: &str, file: Option<&Path>) -> bool {
     if THREAD_BASE_FRAMES.contains(&function) {
         return false;
     }
+    // The same frame where memassert is built with line tables only
+    // (`debug = "line-tables-only"`), whose debug info names functions
+    // without their path.
+    if function == "trampoline"
+        && file.is_some_and(|f| {
+            paths::is_memassert_path(f) && f.ends_with("src/alloc/thread_owner.rs")
+        })
+    {
+        return false;
+    }
     ALLOCATOR_ENTRIES.contains(&function)
         || ["memassert::", "<memassert::", "backtrace::", "<backtrace::"]
             .iter()
