@@ -309,7 +309,8 @@ fn warm_up(frames: usize) {
 /// the tracker's stack walking and symbol reading, optimised, and only
 /// line tables kept of their debug info (a smaller test binary, whose debug
 /// info std's panic backtraces read under `RUST_BACKTRACE=1`).
-pub const SPEED_SNIPPET: &str = "[profile.dev.package.memassert]\nopt-level = 2\n\
+pub const SPEED_SNIPPET: &str =
+    "[profile.dev.package.memassert]\nopt-level = 2\ndebug = \"line-tables-only\"\n\
 [profile.dev.package.framehop]\nopt-level = 3\ndebug = \"line-tables-only\"\n\
 [profile.dev.package.gimli]\nopt-level = 3\ndebug = \"line-tables-only\"\n\
 [profile.dev.package.addr2line]\nopt-level = 3\ndebug = \"line-tables-only\"\n\
