@@ -166,9 +166,9 @@ pub mod __private {
     pub fn debug_info_reads() -> usize {
         crate::symbols::warm_up::debug_info_reads()
     }
-    /// Whether telling std's work from the body's needs only the symbol
-    /// tables here (Linux, with std's symbols v0-mangled, as on current
-    /// toolchains): then a passing test reads no debug info.
+    /// Whether the warm-up left telling std's work from the body's to the
+    /// symbol tables alone (Linux, with std's symbols v0-mangled, as on
+    /// current toolchains): then a passing test reads no debug info.
     pub fn symbol_tables_suffice() -> bool {
         crate::symbols::warm_up::symbol_tables_suffice()
     }

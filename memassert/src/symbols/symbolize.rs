@@ -191,23 +191,28 @@ const ONE_TIME_FILES: &[&str] = &[
 /// through the `pthread_create` wrapper (`thread_owner`). Not the tracker's
 /// work (internal all the same, never a site): taken for it, a stack of
 /// std's frames only (a thread starting up) lost every frame to it, the
-/// tracker's frames being dropped up to the last of them.
-const THREAD_BASE_FRAMES: &[&str] = &["memassert::alloc::thread_owner::trampoline"];
+/// tracker's frames being dropped up to the last of them. Each with the
+/// file under memassert's root that defines it.
+const THREAD_BASE_FRAMES: &[(&str, &str)] = &[(
+    "memassert::alloc::thread_owner::trampoline",
+    "src/alloc/thread_owner.rs",
+)];
+
+/// Whether a frame is one of [`THREAD_BASE_FRAMES`]: by its full name, or,
+/// where memassert is built with line tables only (whose debug info names
+/// functions without their path), by its short name in its file.
+fn is_thread_base(function: &str, file: Option<&Path>) -> bool {
+    THREAD_BASE_FRAMES.iter().any(|&(full, source)| {
+        function == full
+            || (full.rsplit("::").next() == Some(function)
+                && file.is_some_and(|f| paths::is_memassert_path(f) && f.ends_with(source)))
+    })
+}
 
 /// A frame of the tracker's own: recording an allocation, capturing the
 /// stack (the `backtrace` crate, the system unwinder), or the allocator entry.
 fn is_tracker(function: &str, file: Option<&Path>) -> bool {
-    if THREAD_BASE_FRAMES.contains(&function) {
-        return false;
-    }
-    // The same frame where memassert is built with line tables only
-    // (`debug = "line-tables-only"`), whose debug info names functions
-    // without their path.
-    if function == "trampoline"
-        && file.is_some_and(|f| {
-            paths::is_memassert_path(f) && f.ends_with("src/alloc/thread_owner.rs")
-        })
-    {
+    if is_thread_base(function, file) {
         return false;
     }
     ALLOCATOR_ENTRIES.contains(&function)
@@ -845,7 +850,7 @@ fn std_only(frames: &[Resolved]) -> bool {
                 .is_some_and(|c| STD_CRATES.contains(&c))
                 || std_impl_by_name(f)
                 || is_harness_main(frames, at);
-            (std && !r.opaque) || THREAD_BASE_FRAMES.contains(&f)
+            (std && !r.opaque) || is_thread_base(f, None)
         })
 }
 
@@ -1021,7 +1026,8 @@ pub(crate) fn warm(stack: StackId) {
     #[cfg(all(memassert_private_symbols, target_os = "linux"))]
     {
         crate::symbols::symbol_source::warm_symbol_tables();
-        if quick_frames(stack).is_some() && std_names_generics(stack) == Some(true) {
+        if std_names_generics(stack) == Some(true) && quick_frames(stack).is_some() {
+            SYMBOL_TABLES_SUFFICE.store(true, std::sync::atomic::Ordering::Relaxed);
             return;
         }
     }
@@ -1032,13 +1038,33 @@ pub(crate) fn warm(stack: StackId) {
     }
 }
 
+/// Set by [`warm`] when it read no debug info, leaving verdicts to the
+/// symbol tables (see [`symbol_tables_suffice`]).
+#[cfg(all(memassert_private_symbols, target_os = "linux"))]
+static SYMBOL_TABLES_SUFFICE: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the warm-up left telling std's work from the body's to the
+/// symbol tables alone (Linux, std's symbols v0-mangled), reading no debug
+/// info; false before any warm-up and where it read the debug info.
+pub(crate) fn symbol_tables_suffice() -> bool {
+    #[cfg(all(memassert_private_symbols, target_os = "linux"))]
+    {
+        SYMBOL_TABLES_SUFFICE.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    #[cfg(not(all(memassert_private_symbols, target_os = "linux")))]
+    {
+        false
+    }
+}
+
 /// Whether std was built with v0-mangled symbols, which name a generic
 /// function's arguments (`Some(true)`), or legacy-mangled ones, which do
 /// not (`Some(false)`), judged by std's frames on `stack`; `None` when none
 /// has a symbol. Any v0 frame of std's decides: std's generics instantiated
 /// in a crate built with legacy mangling carry that crate's scheme.
 #[cfg(all(memassert_private_symbols, target_os = "linux"))]
-pub(crate) fn std_names_generics(stack: StackId) -> Option<bool> {
+fn std_names_generics(stack: StackId) -> Option<bool> {
     let mut seen = None;
     for &ip in stack_table::ips(stack).iter() {
         let Some((name, v0)) = crate::symbols::symbol_source::symbol(ip) else {
@@ -1198,7 +1224,28 @@ pub(crate) fn names_with_lines(stack: StackId, path: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{inherent_path, last_segment};
+    use super::{inherent_path, is_thread_base, is_tracker, last_segment};
+    use std::path::Path;
+
+    #[test]
+    fn thread_base_frames_by_full_or_short_name() {
+        let own = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/alloc/thread_owner.rs");
+        let full = "memassert::alloc::thread_owner::trampoline";
+        assert!(is_thread_base(full, None));
+        assert!(!is_tracker(full, Some(&own)));
+        // Line tables only: the short name, in its own file.
+        assert!(is_thread_base("trampoline", Some(&own)));
+        assert!(!is_tracker("trampoline", Some(&own)));
+        // The same short name elsewhere, or without a file, is not it.
+        assert!(!is_thread_base("trampoline", None));
+        assert!(!is_thread_base(
+            "trampoline",
+            Some(Path::new("src/main.rs"))
+        ));
+        let other = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/alloc/recording.rs");
+        assert!(!is_thread_base("trampoline", Some(&other)));
+        assert!(is_tracker("record_new", Some(&other)));
+    }
 
     #[test]
     fn last_segments() {

@@ -54,20 +54,12 @@ pub(crate) fn one_time_loads() -> usize {
     loads
 }
 
-/// Whether telling std's work from the body's runs from symbol tables
-/// alone here (Linux, std built with v0-mangled symbols): then a passing
-/// test reads no debug info. Elsewhere the warm-up reads it before the body.
+/// Whether the warm-up left telling std's work from the body's to the
+/// symbol tables alone (Linux, std built with v0-mangled symbols): then a
+/// passing test reads no debug info. Elsewhere the warm-up read it before
+/// the body.
 pub(crate) fn symbol_tables_suffice() -> bool {
-    #[cfg(all(memassert_private_symbols, target_os = "linux"))]
-    {
-        let _untracked = Guard::enter();
-        let (stack, _) = stack_table::capture_here();
-        symbolize::std_names_generics(stack) == Some(true)
-    }
-    #[cfg(not(all(memassert_private_symbols, target_os = "linux")))]
-    {
-        false
-    }
+    symbolize::symbol_tables_suffice()
 }
 
 /// Objects whose debug info memassert's own symbolizer has opened so far.
