@@ -11,6 +11,11 @@
 //!   global pool is exact alone in the process and fails as unchecked
 //!   beside other tests.
 //!
+//! - Dependencies without debug info (`[profile.dev.package."*"] debug =
+//!   false`, a common setting for faster builds): std's generic code that
+//!   a dev build shares from a dependency's object code has no line table,
+//!   and the test's own lines must still be the sites.
+//!
 //! One fixture workspace, built in two profiles (`release` and `limited`;
 //! line tables only is a per-package override of `limited`), sharing one
 //! target directory with this workspace's `Cargo.lock` (no network needed
@@ -506,4 +511,67 @@ fn ownership_holds_without_debug_info() {
             "{name}: {failure}"
         );
     }
+}
+
+const STRINGS: &str = r#"memassert::install!();
+
+#[test]
+#[memassert::track_alloc(leaks = "0B")]
+fn strings() {
+    let from = String::from("eleven char");
+    let owned = "abc".to_owned();
+    let formatted = format!("{}-{}", 1, 2);
+    let number = 42u32.to_string();
+    std::mem::forget((from, owned, formatted, number));
+}
+"#;
+
+/// With `debug = false` for every dependency (memassert's own included),
+/// a dev build runs std's `to_vec` for the test's `String::from` from a
+/// dependency's object code (shared generics), named
+/// `<T as alloc::slice::...::ConvertVec>::to_vec` with no file. It is std's
+/// code, not a site: each leak is reported at the test's own line (before,
+/// all four read as one `<unknown>` site).
+#[test]
+fn dependencies_without_debug_info_leave_the_tests_lines() {
+    let dir = workspace_root().join("target/fixtures/nodebugdeps");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("tests")).unwrap();
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    let memassert = workspace_root().join("memassert");
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"nodebugdeps\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
+             [dependencies]\nmemassert = {{ path = {:?} }}\n\n[workspace]\n\n\
+             [profile.nodebugdeps]\ninherits = \"dev\"\n\n\
+             [profile.nodebugdeps.package.\"*\"]\ndebug = false\n",
+            memassert.display().to_string(),
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("src/lib.rs"), "").unwrap();
+    std::fs::write(dir.join("tests/strings.rs"), STRINGS).unwrap();
+    std::fs::copy(workspace_root().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+
+    let out = cargo_run_test(&dir, "nodebugdeps", "strings", &[]);
+    let all = text(&out);
+    let failure = failure_of(&all, "strings");
+    assert!(
+        failure.contains("memassert: leaked 19 B in 4 blocks"),
+        "{failure}"
+    );
+    for (line, source) in [
+        (6, "String::from(\"eleven char\")"),
+        (7, "\"abc\".to_owned()"),
+        (8, "format!(\"{}-{}\", 1, 2)"),
+        (9, "42u32.to_string()"),
+    ] {
+        assert!(
+            failure.contains(&format!("tests/strings.rs:{line}: size="))
+                && failure.contains(source),
+            "line {line}:\n{failure}"
+        );
+    }
+    assert!(!failure.contains("#1: <unknown>"), "{failure}");
 }

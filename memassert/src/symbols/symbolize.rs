@@ -253,8 +253,52 @@ fn is_internal(function: &str, file: Option<&Path>) -> bool {
         // keep only what looks like a Rust path (`main`,
         // `__libc_start_main` are not sites).
         Some(f) => !is_rust_path(function) && !paths::in_workspace(f),
-        None => !is_rust_path(function),
+        // No line table: std's generic code compiled into a dependency built
+        // with `debug = false` (shared generics in dev builds) is std's by
+        // its name (`<T as alloc::...::ConvertVec>::to_vec`), not a site.
+        None => !is_rust_path(function) || std_impl_by_name(function) || std_blanket_impl(function),
     }
+}
+
+/// Whether a name is a method of std's blanket impl of one of its own
+/// traits for a bare type parameter: `<T as alloc::string::ToString>::to_string`,
+/// `<&T as core::fmt::Display>::fmt`. The orphan rule allows
+/// `impl<T> Trait for T` only in the trait's own crate, so such code is
+/// std's. (It may have the type's own impl inlined into it; only frames
+/// without a line table are judged by it, where the caller's frame, the
+/// site it leaves, is the user's code all the same.)
+fn std_blanket_impl(function: &str) -> bool {
+    let Some((ty, Some(tr))) = impl_header(function) else {
+        return false;
+    };
+    let ty = ty.trim_start_matches(['&', ' ']).trim_start_matches("mut ");
+    let generic = ty.chars().next().is_some_and(char::is_uppercase)
+        && ty.chars().all(|c| c.is_alphanumeric() || c == '_');
+    generic
+        && ["std::", "core::", "alloc::"]
+            .iter()
+            .any(|c| tr.starts_with(c))
+}
+
+/// A name's leading `<Type as Trait>` split into the type and the trait
+/// (`None` for an inherent `<Type>`), however nested; `None` when the name
+/// does not start with `<`.
+fn impl_header(function: &str) -> Option<(&str, Option<&str>)> {
+    let end = leading_angle_end(function)?;
+    let inner = &function[1..end];
+    // " as " at the top level splits the type from the trait.
+    let mut depth = 0usize;
+    for (i, c) in inner.char_indices() {
+        match c {
+            '<' | '[' | '(' => depth += 1,
+            '>' | ']' | ')' => depth = depth.saturating_sub(1),
+            ' ' if depth == 0 && inner[i..].starts_with(" as ") => {
+                return Some((&inner[..i], Some(&inner[i + 4..])));
+            }
+            _ => {}
+        }
+    }
+    Some((inner, None))
 }
 
 /// An inherent method as the legacy demangler writes it, `a::Type::f`,
@@ -619,7 +663,6 @@ fn quick_all_frames(stack: StackId) -> Option<Vec<Resolved>> {
 /// trait on a std or primitive type). A std trait on the user's type
 /// (`<demo::Point as core::fmt::Debug>::fmt`) is not: it may be the
 /// user's code.
-#[cfg(all(memassert_private_symbols, target_os = "linux"))]
 fn std_impl_by_name(function: &str) -> bool {
     const STD: &[&str] = &["std::", "core::", "alloc::"];
     const PRIMITIVES: &[&str] = &[
@@ -646,33 +689,12 @@ fn std_impl_by_name(function: &str) -> bool {
             || ty.starts_with("()")
             || ty.starts_with('!')
     };
-    // The `<...>` part, however nested.
-    let Some(end) = leading_angle_end(function) else {
-        return false;
-    };
-    let inner = &function[1..end];
-    // " as " at the top level splits the type from the trait.
-    let mut depth = 0usize;
-    let mut split = None;
-    for (i, c) in inner.char_indices() {
-        match c {
-            '<' | '[' | '(' => depth += 1,
-            '>' | ']' | ')' => depth = depth.saturating_sub(1),
-            ' ' if depth == 0 && inner[i..].starts_with(" as ") => {
-                split = Some(i);
-                break;
-            }
-            _ => {}
-        }
-    }
-    match split {
-        Some(at) => {
-            let (ty, tr) = (&inner[..at], &inner[at + 4..]);
-            // A trait std declares inside an impl (`<[_]>::to_vec_in::ConvertVec`)
-            // is std's too.
-            is_std_type(ty) && is_std_type(tr.trim_start_matches('<'))
-        }
-        None => is_std_type(inner),
+    match impl_header(function) {
+        // A trait std declares inside an impl (`<[_]>::to_vec_in::ConvertVec`)
+        // is std's too.
+        Some((ty, Some(tr))) => is_std_type(ty) && is_std_type(tr.trim_start_matches('<')),
+        Some((ty, None)) => is_std_type(ty),
+        None => false,
     }
 }
 
@@ -1224,8 +1246,38 @@ pub(crate) fn names_with_lines(stack: StackId, path: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{inherent_path, is_thread_base, is_tracker, last_segment};
+    use super::{inherent_path, is_internal, is_thread_base, is_tracker, last_segment};
     use std::path::Path;
+
+    #[test]
+    fn std_code_without_a_line_table_is_not_a_site() {
+        // std's code compiled into a dependency built with `debug = false`.
+        for std in [
+            "<T as alloc::slice::<impl [T]>::to_vec_in::ConvertVec>::to_vec",
+            "<T as alloc::string::ToString>::to_string",
+            "<&T as core::fmt::Display>::fmt",
+            "<&mut I as core::iter::traits::iterator::Iterator>::next",
+            "<str as alloc::borrow::ToOwned>::to_owned",
+            "<[u8]>::to_vec",
+            "alloc::raw_vec::RawVec<T,A>::grow_one",
+        ] {
+            assert!(is_internal(std, None), "{std}");
+        }
+        // The user's code, or a dependency's, without a line table.
+        for site in [
+            "demo::cache::insert",
+            "<demo::P as core::fmt::Debug>::fmt",
+            "<T as demo::Labels>::label",
+            "<demo::Wrapper<T> as core::fmt::Display>::fmt",
+        ] {
+            assert!(!is_internal(site, None), "{site}");
+        }
+        // With a file, the file decides.
+        assert!(!is_internal(
+            "<T as alloc::string::ToString>::to_string",
+            Some(Path::new("src/lib.rs"))
+        ));
+    }
 
     #[test]
     fn thread_base_frames_by_full_or_short_name() {
