@@ -478,7 +478,8 @@ fn check_with(spec: &TestSpec, report: &Report, notes: Vec<String>) {
         if message.contains("<unknown>") {
             message.push_str(
                 "(<unknown>: code without line tables; set `debug = \"line-tables-only\"` or more \
-                 in the Cargo profile this test is built with to see its files and lines)\n",
+                 in the Cargo profile this test is built with, for its dependencies too \
+                 (`[profile.dev.package.\"*\"]`), to see its files and lines)\n",
             );
         }
         message.push_str(&format!("Measured: {}", report_render::summary(counted)));
