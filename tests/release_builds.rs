@@ -278,24 +278,20 @@ fn fixture_lines() -> PathBuf {
 /// parallel). Fixtures share a target directory, so each has its own
 /// package name: two packages `demo` would overwrite each other's library.
 fn fixture_for(name: &str, package: &str, extra: &str) -> PathBuf {
-    let dir = workspace_root().join("target/fixtures").join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("tests")).unwrap();
-    std::fs::create_dir_all(dir.join("src")).unwrap();
-    let memassert = workspace_root().join("memassert");
-    std::fs::write(
-        dir.join("Cargo.toml"),
-        format!(
-            "[package]\nname = {package:?}\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
-             [dependencies]\nmemassert = {{ path = {:?} }}\n\n\
-             {dev}[workspace]\n\n\
+    let dir = fixture_crate(
+        name,
+        package,
+        &format!(
+            "{dev}[workspace]\n\n\
              [profile.release.package.\"*\"]\nopt-level = 1\n\n\
              [profile.limited]\ninherits = \"release\"\ndebug = \"limited\"\n{extra}",
-            memassert.display().to_string(),
-            dev = if package == "ownerdemo" { OWNERSHIP_DEPS } else { "" },
+            dev = if package == "ownerdemo" {
+                OWNERSHIP_DEPS
+            } else {
+                ""
+            },
         ),
-    )
-    .unwrap();
+    );
     std::fs::write(dir.join("src/lib.rs"), "pub mod cache;\npub mod labels;\n").unwrap();
     std::fs::write(dir.join("src/cache.rs"), CACHE).unwrap();
     std::fs::write(dir.join("src/labels.rs"), LABELS).unwrap();
@@ -308,6 +304,27 @@ fn fixture_for(name: &str, package: &str, extra: &str) -> PathBuf {
         std::fs::write(dir.join("tests/ownership.rs"), OWNERSHIP).unwrap();
     }
     std::fs::write(dir.join("tests/parity.rs"), PARITY).unwrap();
+    dir
+}
+
+/// A fresh fixture crate `package` under `target/fixtures/{name}`, with
+/// empty `src/` and `tests/`, depending on this workspace's memassert, its
+/// manifest ending with `rest`, and this workspace's `Cargo.lock`.
+fn fixture_crate(name: &str, package: &str, rest: &str) -> PathBuf {
+    let dir = workspace_root().join("target/fixtures").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("tests")).unwrap();
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    let memassert = workspace_root().join("memassert");
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = {package:?}\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
+             [dependencies]\nmemassert = {{ path = {:?} }}\n\n{rest}",
+            memassert.display().to_string(),
+        ),
+    )
+    .unwrap();
     std::fs::copy(workspace_root().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
     dir
 }
@@ -534,25 +551,15 @@ fn strings() {
 /// all four read as one `<unknown>` site).
 #[test]
 fn dependencies_without_debug_info_leave_the_tests_lines() {
-    let dir = workspace_root().join("target/fixtures/nodebugdeps");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("tests")).unwrap();
-    std::fs::create_dir_all(dir.join("src")).unwrap();
-    let memassert = workspace_root().join("memassert");
-    std::fs::write(
-        dir.join("Cargo.toml"),
-        format!(
-            "[package]\nname = \"nodebugdeps\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
-             [dependencies]\nmemassert = {{ path = {:?} }}\n\n[workspace]\n\n\
-             [profile.nodebugdeps]\ninherits = \"dev\"\n\n\
-             [profile.nodebugdeps.package.\"*\"]\ndebug = false\n",
-            memassert.display().to_string(),
-        ),
-    )
-    .unwrap();
+    let dir = fixture_crate(
+        "nodebugdeps",
+        "nodebugdeps",
+        "[workspace]\n\n\
+         [profile.nodebugdeps]\ninherits = \"dev\"\n\n\
+         [profile.nodebugdeps.package.\"*\"]\ndebug = false\n",
+    );
     std::fs::write(dir.join("src/lib.rs"), "").unwrap();
     std::fs::write(dir.join("tests/strings.rs"), STRINGS).unwrap();
-    std::fs::copy(workspace_root().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
 
     let out = cargo_run_test(&dir, "nodebugdeps", "strings", &[]);
     let all = text(&out);
