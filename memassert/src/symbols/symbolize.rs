@@ -274,11 +274,11 @@ fn std_blanket_impl(function: &str) -> bool {
     let ty = ty.trim_start_matches(['&', ' ']).trim_start_matches("mut ");
     let generic = ty.chars().next().is_some_and(char::is_uppercase)
         && ty.chars().all(|c| c.is_alphanumeric() || c == '_');
-    generic
-        && ["std::", "core::", "alloc::"]
-            .iter()
-            .any(|c| tr.starts_with(c))
+    generic && STD_ROOTS.iter().any(|c| tr.starts_with(c))
 }
+
+/// The path roots of std's types and traits in demangled names.
+const STD_ROOTS: &[&str] = &["std::", "core::", "alloc::"];
 
 /// A name's leading `<Type as Trait>` split into the type and the trait
 /// (`None` for an inherent `<Type>`), however nested; `None` when the name
@@ -664,7 +664,6 @@ fn quick_all_frames(stack: StackId) -> Option<Vec<Resolved>> {
 /// (`<demo::Point as core::fmt::Debug>::fmt`) is not: it may be the
 /// user's code.
 fn std_impl_by_name(function: &str) -> bool {
-    const STD: &[&str] = &["std::", "core::", "alloc::"];
     const PRIMITIVES: &[&str] = &[
         "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize",
         "f32", "f64", "bool", "char", "str", "()", "!", "_",
@@ -684,7 +683,7 @@ fn std_impl_by_name(function: &str) -> bool {
             .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
             .next()
             .unwrap_or("");
-        STD.iter().any(|c| ty.starts_with(c))
+        STD_ROOTS.iter().any(|c| ty.starts_with(c))
             || PRIMITIVES.contains(&head)
             || ty.starts_with("()")
             || ty.starts_with('!')
